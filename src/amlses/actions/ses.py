@@ -1,0 +1,199 @@
+"""``<AMAWSSES>``: the Amazon SES action, mapping attributes onto :mod:`amlses.ses`.
+
+One handler per ACTIVITY of spec ``ses-action.md`` §1.  This module only translates: AML
+attributes -> a :class:`~amlses.ses.Connection` and API calls -> datasets and variables.  The
+AWS work, retries and error translation live in :mod:`amlses.ses`, shared with Python users.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..datasets import Dataset
+from ..errors import SessionError, StepError
+from ..nodes import Step
+from ..sessions import DEFAULT_SESSION
+from . import activity
+from .spec import CHOICE, NAME, NUMBER, Args, Attr
+
+if TYPE_CHECKING:
+    from ..runtime import Context
+    from ..ses import Connection, SesSession
+
+ELEMENT = "AMAWSSES"
+
+# Credentials and advanced settings: on create_session and on every host-based step (§2).
+CONNECTION_ATTRS: tuple[Attr, ...] = (
+    Attr("ACCESSKEY", doc="AWS access key id; empty: the AWS default credential chain"),
+    Attr("SECRETKEY", secret=True, doc="secret access key (plain or Automate-encrypted)"),
+    Attr("USERAGENT", doc="appended to the HTTP User-Agent"),
+    Attr("MAXERRORRETRY", NUMBER, minimum=0, maximum=100, doc="retries after the first attempt"),
+    Attr("SERVICEURL", doc="the SES endpoint, e.g. https://email.eu-west-1.amazonaws.com"),
+    Attr("REGION", doc="region to sign for, when SERVICEURL does not name one", extension=True),
+    Attr("PROXYHOST", doc="HTTP proxy host (or host:port)"),
+    Attr("PROXYPORT", NUMBER, minimum=1, maximum=65535, doc="HTTP proxy port"),
+    Attr("PROXYUSER", aliases=("PROXYUSERNAME",), doc="proxy user"),
+    Attr("PROXYPWD", secret=True, doc="proxy password"),
+    Attr("SIGNMETHOD", CHOICE, choices=("hmacsha256", "hmacsha1"), doc="legacy; always SigV4"),
+    Attr("SIGNVERSION", CHOICE, choices=("2", "4"), doc="legacy; always SigV4"),
+)
+PROVIDER_ATTRS: tuple[Attr, ...] = (
+    Attr(
+        "PROVIDER",
+        CHOICE,
+        default="host_based",
+        choices=("session_based", "host_based", "host"),
+        doc="session_based: use SESSION; otherwise the step carries its own credentials",
+    ),
+    Attr("SESSION", NAME, default=DEFAULT_SESSION, doc="the session to use"),
+)
+CONNECTED = PROVIDER_ATTRS + CONNECTION_ATTRS
+LOCAL_ACCESS_KEY = "AKIAAMLSESLOCAL00000"
+LOCAL_SECRET = "amlses-local-emulator"
+
+
+def connection(context: Context, args: Args) -> Connection:
+    """Build the connection a step describes, resolving secrets and endpoint (spec §4.4–4.9)."""
+    from ..ses import AUTOMATE_CIPHERTEXT, Connection, resolve_secret
+
+    options = context.options
+    access_key = str(args["ACCESSKEY"] or "").strip()
+    secret = str(args["SECRETKEY"] or "")
+    if options.force_endpoint_url:
+        # --local: every step talks to the emulator, which needs no real credentials.
+        endpoint = options.force_endpoint_url
+        access_key = access_key or LOCAL_ACCESS_KEY
+        if not secret or AUTOMATE_CIPHERTEXT.match(secret):
+            secret = LOCAL_SECRET
+    else:
+        endpoint = args["SERVICEURL"] or options.endpoint_url or None
+        if secret and AUTOMATE_CIPHERTEXT.match(secret):
+            secret = _resolved_secret(context, access_key, secret, resolve_secret)
+        if access_key and not secret:
+            raise SessionError(
+                f"ACCESSKEY {access_key} is given without SECRETKEY; give both, or leave "
+                "ACCESSKEY empty to use the AWS default credential chain"
+            )
+    context.redactor.add(secret)
+    context.redactor.add(args["PROXYPWD"])
+    _warn_legacy_signature(context, args)
+    return Connection(
+        access_key=access_key,
+        secret_key=secret if access_key else "",
+        endpoint_url=endpoint,
+        region=args["REGION"] or None,
+        user_agent=args["USERAGENT"] or "",
+        max_error_retry=args["MAXERRORRETRY"],
+        proxy_host=args["PROXYHOST"] or "",
+        proxy_port=args["PROXYPORT"],
+        proxy_user=args["PROXYUSER"] or "",
+        proxy_password=args["PROXYPWD"] or "",
+    )
+
+
+def _resolved_secret(context: Context, access_key: str, secret: str, resolve: object) -> str:
+    """Resolve an Automate ciphertext once per run (a loop must not re-read credential files)."""
+    cache = context.resolved_secrets
+    key = (access_key, secret)
+    if key not in cache:
+        cache[key] = resolve(access_key, secret)  # type: ignore[operator]
+    return cache[key]
+
+
+def _warn_legacy_signature(context: Context, args: Args) -> None:
+    version, method = args["SIGNVERSION"], args["SIGNMETHOD"]
+    if version == "2" or method == "hmacsha1":
+        context.warn_once(
+            f"sign:{version}:{method}",
+            "SIGNVERSION/SIGNMETHOD ask for a legacy signature and are ignored: SES accepts only "
+            "Signature Version 4 (HMAC-SHA256) since 2020-10-01, so amlses always signs with it",
+        )
+
+
+def session_for(context: Context, args: Args) -> SesSession:
+    """The SES session a step uses: its named session, or its own host-based connection."""
+    if args["PROVIDER"] == "session_based":
+        return context.sessions.get(str(args["SESSION"]))
+    return context.sessions.host_based(connection(context, args))
+
+
+@activity(ELEMENT, "create_session", Attr("SESSION", NAME, default=DEFAULT_SESSION),
+          *CONNECTION_ATTRS)
+def create_session(context: Context, step: Step, args: Args) -> str:
+    """Create session: open a named session holding credentials and settings (no network)."""
+    name = str(args["SESSION"])
+    context.sessions.open(name, connection(context, args), step.position)
+    return f"session {name} opened"
+
+
+@activity(ELEMENT, "end_session", Attr("SESSION", NAME, default=DEFAULT_SESSION))
+def end_session(context: Context, step: Step, args: Args) -> str:
+    """End session: close a session opened by create_session."""
+    name = str(args["SESSION"])
+    context.sessions.end(name, step.position)
+    return f"session {name} ended"
+
+
+@activity(
+    ELEMENT,
+    "list_identities",
+    *CONNECTED,
+    Attr("RESULTDATASET", NAME, required=True, aliases=("RESULTDATSET",)),
+)
+def list_identities(context: Context, step: Step, args: Args) -> str:
+    """List identities: every address and domain of the account, into a dataset."""
+    identities = session_for(context, args).list_identities()
+    dataset = Dataset(str(args["RESULTDATASET"]), ("Identity", "Type"), identities)
+    context.store_dataset(step, dataset)
+    return f"{len(dataset)} identities -> {dataset.name}"
+
+
+@activity(
+    ELEMENT,
+    "verify_identity",
+    *CONNECTED,
+    Attr("IDENTITY", required=True, doc="an e-mail address or a domain"),
+    Attr(
+        "IDENTITYTYPE",
+        CHOICE,
+        choices=("email", "emailaddress", "email_address", "domain"),
+        doc="absent: inferred from the value (@ -> address)",
+    ),
+    Attr("RESULTVARIABLE", NAME, doc="receives the domain's verification token"),
+)
+def verify_identity(context: Context, step: Step, args: Args) -> str:
+    """Verify identity: start verification of an address or a domain."""
+    identity = str(args["IDENTITY"]).strip()
+    token = session_for(context, args).verify_identity(identity, args["IDENTITYTYPE"])
+    if args["RESULTVARIABLE"]:
+        context.set_variable(str(args["RESULTVARIABLE"]), token, create=True)
+    return f"verification started for {identity}"
+
+
+@activity(
+    ELEMENT,
+    "email_statistics",
+    *CONNECTED,
+    Attr("RESULTDATASET", NAME, aliases=("RESULTDATSET",), doc="the sending quota, one row"),
+    Attr("STATISTICSDATASET", NAME, doc="two weeks of sending statistics"),
+)
+def email_statistics(context: Context, step: Step, args: Args) -> str:
+    """Email statistics: the sending quota and two weeks of statistics, as datasets."""
+    quota_name, stats_name = args["RESULTDATASET"], args["STATISTICSDATASET"]
+    if not quota_name and not stats_name:
+        raise StepError("give RESULTDATASET (the quota), STATISTICSDATASET, or both")
+    quota, points = session_for(context, args).email_statistics()
+    if quota_name:
+        context.store_dataset(step, Dataset(str(quota_name), quota._fields, [quota]))
+    if stats_name:
+        columns = ("Timestamp", "DeliveryAttempts", "Bounces", "Complaints", "Rejects")
+        context.store_dataset(step, Dataset(str(stats_name), columns, points))
+    return f"quota {quota.SentLast24Hours:g}/{quota.Max24HourSend:g} a day, {len(points)} data points"
+
+
+@activity(ELEMENT, "delete_identity", *CONNECTED, Attr("IDENTITY", required=True))
+def delete_identity(context: Context, step: Step, args: Args) -> str:
+    """Delete identity: remove an address or domain (absent ones succeed, as in SES)."""
+    identity = str(args["IDENTITY"]).strip()
+    session_for(context, args).delete_identity(identity)
+    return f"deleted {identity}"

@@ -1,0 +1,203 @@
+"""Every error amlses raises, and the exit code each one maps to.
+
+The hierarchy::
+
+    AmlError                    anything a user can act on; never shown as a traceback
+    ├── UsageError              bad command-line use                          exit 2
+    ├── TaskError               the task is invalid (``check`` found errors)  exit 2
+    │   └── AmlSyntaxError      the task text cannot be read
+    └── StepError               a step failed while running                   exit 1
+        ├── ExpressionError     a ``%…%`` or condition could not be evaluated
+        ├── SessionError        an SES session was misused (unknown, ended, reopened)
+        └── AwsError            AWS answered with an error (code, message, request id)
+
+Each error renders as one paragraph: ``file:line: <ELEMENT ACTIVITY="…">: message``, followed by
+the source line when it is known.  Rendering goes through :mod:`amlses.redact`, so a secret that
+slipped into a message is masked at the last moment as well.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .redact import mask_secret_attributes
+from .source import Position
+
+EXIT_OK = 0
+EXIT_TASK_FAILED = 1
+EXIT_INVALID = 2
+
+
+class AmlError(Exception):
+    """Base of every error amlses reports to a user.
+
+    ``position`` points into the task file, ``step`` names the step (``<AMAWSSES
+    ACTIVITY="verify_identity">``) and ``source_line`` is the line's text, shown under the
+    message.  All are optional so that API users can raise errors without a task file.
+    """
+
+    exit_code = EXIT_TASK_FAILED
+    #: a short machine-readable code, used by ``AM_ERRORS`` and the ``AMError`` dataset
+    code = "AmlError"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        position: Position | None = None,
+        step: str | None = None,
+        source_line: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.position = position
+        self.step = step
+        self.source_line = source_line
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        # Keyword-only constructor arguments need this to survive pickling.
+        return (_rebuild, (type(self), self.__dict__))
+
+    def located(
+        self,
+        position: Position | None,
+        step: str | None = None,
+        source_line: str | None = None,
+    ) -> AmlError:
+        """Fill in where the error happened, keeping what is already known (innermost wins)."""
+        if self.position is None:
+            self.position = position
+        if self.step is None:
+            self.step = step
+        if self.source_line is None:
+            self.source_line = source_line
+        return self
+
+    def render(self) -> str:
+        """The one-paragraph text shown to a user (not yet redacted)."""
+        head = f"{self.position}: " if self.position else ""
+        step = f"{self.step}: " if self.step else ""
+        text = f"{head}{step}{self.message}"
+        if self.source_line is not None and self.source_line.strip():
+            text += f"\n    {mask_secret_attributes(self.source_line.strip())}"
+        return text
+
+    def __str__(self) -> str:
+        return self.render()
+
+
+def _rebuild(cls: type[AmlError], state: dict[str, object]) -> AmlError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, state.get("message", ""))
+    error.__dict__.update(state)
+    return error
+
+
+class UsageError(AmlError):
+    """The command line was wrong (missing file, bad ``--var``)."""
+
+    exit_code = EXIT_INVALID
+    code = "UsageError"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One finding of the static check: an error (run refuses the task) or a warning."""
+
+    message: str
+    position: Position | None
+    step: str | None = None
+    source_line: str | None = None
+    severity: str = "error"
+
+    def render(self) -> str:
+        where = ""
+        if self.position is not None:
+            where = f"{self.position.file}:{self.position.line}:{self.position.column}: "
+        step = f"{self.step}: " if self.step else ""
+        text = f"{where}{self.severity}: {step}{self.message}"
+        if self.source_line is not None and self.source_line.strip():
+            text += f"\n    {mask_secret_attributes(self.source_line.strip())}"
+        return text
+
+
+class TaskError(AmlError):
+    """The task is invalid: the static check found at least one error.
+
+    ``problems`` holds every finding (errors and warnings), so a user fixes them all at once.
+    """
+
+    exit_code = EXIT_INVALID
+    code = "TaskError"
+
+    def __init__(self, problems: list[Problem]) -> None:
+        errors = [p for p in problems if p.severity == "error"]
+        first = errors[0] if errors else problems[0]
+        super().__init__(
+            first.message, position=first.position, step=first.step, source_line=first.source_line
+        )
+        self.problems = problems
+
+    def render(self) -> str:
+        errors = sum(1 for p in self.problems if p.severity == "error")
+        lines = [p.render() for p in self.problems]
+        lines.append(f"{errors} error{'s' if errors != 1 else ''}: the task was not run.")
+        return "\n".join(lines)
+
+
+class AmlSyntaxError(TaskError):
+    """The task text is not AML that can be read: a bad tag, an unbalanced block, a DTD.
+
+    The parser recovers and goes on, so ``problems`` lists every syntax error of the file.
+    """
+
+    code = "SyntaxError"
+
+
+class StepError(AmlError):
+    """A step failed at run time.  ``__cause__`` keeps the underlying exception."""
+
+    code = "StepError"
+
+
+class ExpressionError(StepError):
+    """A ``%…%`` reference or a condition could not be evaluated."""
+
+    code = "ExpressionError"
+
+
+class SessionError(StepError):
+    """An SES session was used before ``create_session``, after ``end_session``, or reopened."""
+
+    code = "SessionError"
+
+
+class AwsError(StepError):
+    """AWS (or the emulator) answered with an error, or could not be reached.
+
+    ``code`` is the AWS error code (``MessageRejected``, ``Throttling``, …) so that
+    ``AM_ERRORS`` can match it; ``request_id`` helps AWS support find the request.
+    """
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        request_id: str | None = None,
+        operation: str | None = None,
+        position: Position | None = None,
+        step: str | None = None,
+        source_line: str | None = None,
+    ) -> None:
+        text = f"AWS error {code}"
+        if operation:
+            text += f" from {operation}"
+        text += f": {message}" if message else ""
+        if request_id:
+            text += f" (request id {request_id})"
+        super().__init__(text, position=position, step=step, source_line=source_line)
+        self.code = code  # type: ignore[misc]
+        self.aws_message = message
+        self.request_id = request_id
+        self.operation = operation
