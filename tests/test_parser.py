@@ -117,7 +117,7 @@ class TestErrors:
         [
             (
                 '<AMLOOP TOTALLOOPS="1">\n<AMIF EXPRESSION="1=1">\n</AMLOOP>',
-                'x.aml:3:1: error: </AMLOOP> found while <AMIF> at line 2 is still open: '
+                "x.aml:3:1: error: </AMLOOP> found while <AMIF> at line 2 is still open: "
                 'expected </AMIF> or <AMIF ACTIVITY="end" /> first',
             ),
             (
@@ -126,12 +126,12 @@ class TestErrors:
                 "at line 1",
             ),
             (
-                '<AMELSE />',
+                "<AMELSE />",
                 "x.aml:1:1: error: <AMELSE> outside an <AMIF> block",
             ),
             (
                 '<AMIF EXPRESSION="1=1">\n<AMX />',
-                'x.aml:1:1: error: <AMIF>: <AMIF> at line 1 is never closed: expected </AMIF> '
+                "x.aml:1:1: error: <AMIF>: <AMIF> at line 1 is never closed: expected </AMIF> "
                 'or <AMIF ACTIVITY="end" /> before the end of the file',
             ),
             (
@@ -139,7 +139,7 @@ class TestErrors:
                 "x.aml:1:1: error: <!DOCTYPE is not allowed",
             ),
             ('<AMX A="&a;" />', "x.aml:1:9: error: unknown entity &a;"),
-            ('<AMX A=1 />', "x.aml:1:8: error: the value of A in <AMX> must be in double quotes"),
+            ("<AMX A=1 />", "x.aml:1:8: error: the value of A in <AMX> must be in double quotes"),
             ('<AMX A="1" A="2" />', "x.aml:1:12: error: attribute A appears twice in <AMX>"),
             ('<AMX A="1', "x.aml:1:8: error: the value of A in <AMX> is never closed"),
             ("hello <AMX />", 'x.aml:1:1: error: unexpected text "hello" outside a step'),

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .check import check_task
 from .datasets import Dataset
@@ -20,6 +21,9 @@ from .parser import parse_with_problems
 from .redact import Redactor, is_secret_attribute
 from .runtime import Context, Reporter, RunOptions, StopTask
 
+if TYPE_CHECKING:
+    from .ses import ClientCache
+
 MAX_TASK_BYTES = 10_000_000
 
 
@@ -29,8 +33,9 @@ def load(path: str | Path) -> str:
     try:
         size = file.stat().st_size
         if size > MAX_TASK_BYTES:
-            raise UsageError(f"{file}: the task file is {size:,} bytes; amlses reads at most "
-                             f"{MAX_TASK_BYTES:,}")
+            raise UsageError(
+                f"{file}: the task file is {size:,} bytes; amlses reads at most {MAX_TASK_BYTES:,}"
+            )
         data = file.read_bytes()
     except OSError as exc:
         raise UsageError(f"cannot read task file {file}: {exc.strerror or exc}") from None
@@ -76,9 +81,7 @@ class RunResult:
         return self.error is None and self.status == "success"
 
 
-def prepare(
-    text: str, name: str, variables: Iterable[str] = ()
-) -> tuple[Task, list[Problem]]:
+def prepare(text: str, name: str, variables: Iterable[str] = ()) -> tuple[Task, list[Problem]]:
     """Parse and check; raise :class:`TaskError` when the task must not run."""
     task, problems = parse_with_problems(text, name)
     if problems:
@@ -96,19 +99,20 @@ def run(
     options: RunOptions | None = None,
     reporter: Reporter | None = None,
     redactor: Redactor | None = None,
+    cache: ClientCache | None = None,
 ) -> RunResult:
     """Check, then run a task; step failures come back in the result, not as exceptions.
 
     Raises :class:`TaskError` (or :class:`AmlSyntaxError`) when the task is invalid: nothing
-    has run then.
+    has run then.  Pass a ``cache`` to reuse boto3 clients across runs (benchmarks, services).
     """
     options = options or RunOptions()
     redactor = redactor or Redactor()
     task, warnings = prepare(text, name, options.variables)
     register_secrets(task, redactor)
-    context = Context(task, options=options, reporter=reporter, redactor=redactor)
+    context = Context(task, options=options, reporter=reporter, redactor=redactor, cache=cache)
     for warning in warnings:
-        context.reporter.message(warning.render(), "warning")
+        context.reporter.message(warning.render(), "problem")
     result = RunResult("success", warnings=warnings)
     try:
         context.runner.run()

@@ -71,8 +71,9 @@ class Checker:
         element = actions.ELEMENTS[step.name]
         self.check_attributes(step, spec, element)
         if spec.handler is actions.core.loop_break and loops == 0:
-            self.problem("break outside a loop: it must stand inside an <AMLOOP>", step.position,
-                         step)
+            self.problem(
+                "break outside a loop: it must stand inside an <AMLOOP>", step.position, step
+            )
         if step.name == "AMAWSSES":
             self.check_ses(step)
         return spec
@@ -80,25 +81,30 @@ class Checker:
     def check_attributes(self, step: Step, spec: Activity, element: actions.Element) -> None:
         for attribute in step.attributes:
             if not actions.is_known_attribute(spec, attribute.name, element):
-                known = [a.name for a in spec.attrs] + [alias for a in spec.attrs for alias in
-                                                        a.aliases]
+                known = [a.name for a in spec.attrs] + [
+                    alias for a in spec.attrs for alias in a.aliases
+                ]
                 self.problem(
                     f"unknown attribute {attribute.written_name or attribute.name} for "
                     f"{step.label}{suggest(attribute.name, known)}",
-                    attribute.position,
+                    attribute.where,
                     step,
                 )
         for attr in spec.attrs:
             given = [a for a in (step.get(n) for n in attr.names) if a is not None]
             if not given:
                 if attr.required:
-                    self.problem(f"the required attribute {attr.name} is missing", step.position,
-                                 step)
+                    self.problem(
+                        f"the required attribute {attr.name} is missing", step.position, step
+                    )
                 continue
             if len({a.value for a in given}) > 1:
                 names = " and ".join(f'{a.name}="{a.value}"' for a in given)
-                self.problem(f"{names} are two spellings of one attribute with different values",
-                             given[1].position, step)
+                self.problem(
+                    f"{names} are two spellings of one attribute with different values",
+                    given[1].where,
+                    step,
+                )
             self.check_value(step, attr, given[0])
 
     def check_value(self, step: Step, attr: Attr, attribute: Attribute) -> None:
@@ -147,7 +153,7 @@ class Checker:
                     (step.get("SESSION") or step).position,
                     step,
                 )
-        elif step.get("SESSION") is not None:
+        elif step.get("SESSION") is not None and provider in ("", "host_based", "host"):
             self.problem(
                 'SESSION is ignored without PROVIDER="session_based": this step connects with '
                 "its own ACCESSKEY/SECRETKEY",
@@ -158,11 +164,13 @@ class Checker:
         if activity == "email_statistics" and not (
             step.get("RESULTDATASET") or step.get("RESULTDATSET") or step.get("STATISTICSDATASET")
         ):
-            self.problem("give RESULTDATASET (the quota), STATISTICSDATASET, or both",
-                         step.position, step)
-        if step.value("SIGNVERSION").strip() == "2" or step.value(
-            "SIGNMETHOD"
-        ).strip().lower() == "hmacsha1":
+            self.problem(
+                "give RESULTDATASET (the quota), STATISTICSDATASET, or both", step.position, step
+            )
+        if (
+            step.value("SIGNVERSION").strip() == "2"
+            or step.value("SIGNMETHOD").strip().lower() == "hmacsha1"
+        ):
             self.problem(
                 "SIGNVERSION/SIGNMETHOD ask for a legacy signature and are ignored: SES accepts "
                 "only Signature Version 4 since 2020-10-01",

@@ -60,15 +60,33 @@ def cli() -> None:
 @cli.command()
 @click.argument("task", type=click.Path(dir_okay=False))
 @click.option("--endpoint-url", metavar="URL", help="SES endpoint for steps without SERVICEURL.")
-@click.option("--local", is_flag=True, help="Run against a local SES emulator (moto) started for "
-              "this run; every step is pointed at it and no credentials are needed.")
-@click.option("--fixture", metavar="FILE", type=click.Path(dir_okay=False),
-              help="With --local: JSON file of identities to create first.")
-@click.option("--var", "variables", multiple=True, metavar="NAME=VALUE",
-              help="Set a task variable (repeatable); wins over ISPARAMETER defaults.")
+@click.option(
+    "--local",
+    is_flag=True,
+    help="Run against a local SES emulator (moto) started for "
+    "this run; every step is pointed at it and no credentials are needed.",
+)
+@click.option(
+    "--fixture",
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="With --local: JSON file of identities to create first.",
+)
+@click.option(
+    "--var",
+    "variables",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Set a task variable (repeatable); wins over ISPARAMETER defaults.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors and warnings.")
-@click.option("--max-iterations", type=click.IntRange(min=1), default=1_000_000,
-              show_default=True, help="Stop any loop that runs more often than this.")
+@click.option(
+    "--max-iterations",
+    type=click.IntRange(min=1),
+    default=1_000_000,
+    show_default=True,
+    help="Stop any loop that runs more often than this.",
+)
 def run(
     task: str,
     endpoint_url: str | None,
@@ -83,8 +101,16 @@ def run(
 
     redactor = Redactor()
     try:
-        _run(task, endpoint_url, local, fixture, _parse_vars(variables), quiet, max_iterations,
-             redactor)
+        _run(
+            task,
+            endpoint_url,
+            local,
+            fixture,
+            _parse_vars(variables),
+            quiet,
+            max_iterations,
+            redactor,
+        )
     except AmlError as error:
         _fail(error, redactor)
     except Exception as error:  # noqa: BLE001 (never a traceback: one paragraph instead)
@@ -108,8 +134,9 @@ def _run(
     if fixture and not local:
         raise UsageError("--fixture seeds the local emulator: use it with --local")
     text = api.load(task)
-    options = RunOptions(endpoint_url=endpoint_url, variables=dict(variables),
-                         max_iterations=max_iterations)
+    options = RunOptions(
+        endpoint_url=endpoint_url, variables=dict(variables), max_iterations=max_iterations
+    )
     reporter = HumanReporter(sys.stdout, sys.stderr, redactor, quiet=quiet)
     api.prepare(text, task, options.variables)  # refuse an invalid task before the emulator starts
     emulator = None
@@ -137,8 +164,13 @@ def _run(
 
 @cli.command()
 @click.argument("task", type=click.Path(dir_okay=False))
-@click.option("--var", "variables", multiple=True, metavar="NAME=VALUE",
-              help="A variable the run will be given (so references to it are known).")
+@click.option(
+    "--var",
+    "variables",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A variable the run will be given (so references to it are known).",
+)
 def check(task: str, variables: tuple[str, ...]) -> None:
     """Check TASK without running it: syntax, elements, activities, attributes, sessions."""
     from . import api

@@ -23,6 +23,12 @@ class Attribute:
     value: str
     position: Position  # where the value starts (after the opening quote)
     written_name: str = field(default="", compare=False)
+    name_position: Position | None = field(default=None, compare=False)
+
+    @property
+    def where(self) -> Position:
+        """Where the attribute's name stands (for "unknown attribute" and the like)."""
+        return self.name_position or self.position
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import IO, TYPE_CHECKING
 
 from .expressions import to_text
+from .nodes import Block
 from .redact import Redactor
 
 if TYPE_CHECKING:
@@ -38,19 +39,25 @@ class HumanReporter:
         self.err = err
         self.redact = redactor
         self.quiet = quiet
+        self._pending: list[Dataset] = []
 
     def step(self, step: Step, outcome: str, seconds: float) -> None:
         if self.quiet:
             return
-        took = f"{seconds * 1000:.0f} ms" if seconds else ""
         line = f"{step.position.line:>5}  {describe(step):<30} {outcome}"
-        if took:
-            line = f"{line}  ({took})"
+        if not isinstance(step, Block):
+            line = f"{line}  ({seconds * 1000:.0f} ms)"
         self.out.write(self.redact(line) + "\n")
+        pending, self._pending = self._pending, []
+        for dataset in pending:
+            self._table(dataset)
 
     def dataset(self, step: Step, dataset: Dataset) -> None:
-        if self.quiet:
-            return
+        """Queue the table: it is drawn under the line of the step that produced it."""
+        if not self.quiet:
+            self._pending.append(dataset)
+
+    def _table(self, dataset: Dataset) -> None:
         from rich.console import Console
         from rich.table import Table
 
@@ -61,10 +68,13 @@ class HumanReporter:
         for row in dataset.rows[:MAX_TABLE_ROWS]:
             table.add_row(*(self.redact(to_text(value)) for value in row))
         Console(file=self.out, highlight=False, width=120, soft_wrap=False).print(table)
+        self.out.write("\n")
         if len(dataset) > MAX_TABLE_ROWS:
             self.out.write(f"       … {len(dataset) - MAX_TABLE_ROWS} more rows not shown\n")
 
     def message(self, text: str, level: str = "info") -> None:
-        prefix = "" if level == "info" else f"{level}: "
+        """``info`` to stdout; ``warning``/``error`` to stderr, prefixed; ``problem`` (a
+        rendered check finding, which names its own severity) to stderr as is."""
+        prefix = "" if level in ("info", "problem") else f"{level}: "
         stream = self.out if level == "info" else self.err
         stream.write(self.redact(prefix + text) + "\n")

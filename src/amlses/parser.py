@@ -203,20 +203,22 @@ class Parser:
             written = match.group(0)
             offset = _SPACE.match(text, match.end()).end()  # type: ignore[union-attr]
             if not text.startswith("=", offset):
-                self.fail(f'attribute {written} of <{element}> has no value: expected {written}="…"',
-                          match.start())
+                self.fail(
+                    f'attribute {written} of <{element}> has no value: expected {written}="…"',
+                    match.start(),
+                )
                 return attributes, self._skip_tag(offset), True, False
             offset = _SPACE.match(text, offset + 1).end()  # type: ignore[union-attr]
             quote = text[offset : offset + 1]
             if quote not in ('"', "'"):
-                self.fail(
-                    f"the value of {written} in <{element}> must be in double quotes", offset
-                )
+                self.fail(f"the value of {written} in <{element}> must be in double quotes", offset)
                 return attributes, self._skip_tag(offset), True, False
             end = text.find(quote, offset + 1)
             if end < 0:
-                self.fail(f"the value of {written} in <{element}> is never closed: expected {quote}",
-                          offset)
+                self.fail(
+                    f"the value of {written} in <{element}> is never closed: expected {quote}",
+                    offset,
+                )
                 return attributes, len(text), True, False
             value = self._decode(offset + 1, end)
             upper = written.upper()
@@ -224,7 +226,15 @@ class Parser:
                 self.fail(f"attribute {written} appears twice in <{element}>", match.start())
             else:
                 seen.add(upper)
-                attributes.append(Attribute(upper, value, self.position(offset + 1), written))
+                attributes.append(
+                    Attribute(
+                        upper,
+                        value,
+                        self.position(offset + 1),
+                        written,
+                        self.position(match.start()),
+                    )
+                )
             offset = end + 1
 
     def _skip_tag(self, offset: int) -> int:
@@ -337,7 +347,7 @@ class Parser:
         inner_frame = self._stack[-1]
         self.fail(
             f"{closer} found while {_describe(inner_frame)} is still open: expected "
-            f"</{inner_frame.start.name}> or <{inner_frame.start.name} ACTIVITY=\"end\" /> first",
+            f'</{inner_frame.start.name}> or <{inner_frame.start.name} ACTIVITY="end" /> first',
             lt,
         )
         while self._stack:  # recover: close everything up to the block this end belongs to

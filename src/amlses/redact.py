@@ -23,7 +23,7 @@ _SIGNATURE = re.compile(r"(Signature=)[0-9a-f]{16,}", re.IGNORECASE)
 _MIN_SECRET = 4  # shorter values would mask ordinary words
 # NAME="value" of a secret attribute in echoed AML (a source line under an error message).
 _SECRET_PAIR = re.compile(
-    r"""\b(%s)(\s*=\s*)("[^"]*"|'[^']*')""" % "|".join(sorted(SECRET_ATTRIBUTES)),
+    r"\b(" + "|".join(sorted(SECRET_ATTRIBUTES)) + r""")(\s*=\s*)("[^"]*"|'[^']*')""",
     re.IGNORECASE,
 )
 

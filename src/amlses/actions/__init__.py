@@ -112,8 +112,7 @@ def find(step: Step) -> Activity:
         raise UnknownStep(f"<{step.name}> needs an ACTIVITY: one of {', '.join(names)}")
     hint = suggest(chosen, names)
     raise UnknownStep(
-        f'unknown activity "{chosen}" of <{step.name}>{hint}; '
-        f"known activities: {', '.join(names)}"
+        f'unknown activity "{chosen}" of <{step.name}>{hint}; known activities: {", ".join(names)}'
     )
 
 

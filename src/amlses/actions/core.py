@@ -104,8 +104,7 @@ def _sort_column(dataset: Dataset, wanted: str | None) -> int:
         if column.lower() == wanted.lower():
             return index
     raise StepError(
-        f'SORTEDCOLUMN "{wanted}" is not a column of {dataset.name} '
-        f"({', '.join(dataset.columns)})"
+        f'SORTEDCOLUMN "{wanted}" is not a column of {dataset.name} ({", ".join(dataset.columns)})'
     )
 
 

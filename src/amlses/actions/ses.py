@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..datasets import Dataset
-from ..errors import SessionError, StepError
+from ..errors import StepError
 from ..nodes import Step
 from ..sessions import DEFAULT_SESSION
 from . import activity
@@ -54,7 +54,7 @@ LOCAL_SECRET = "amlses-local-emulator"
 
 def connection(context: Context, args: Args) -> Connection:
     """Build the connection a step describes, resolving secrets and endpoint (spec §4.4–4.9)."""
-    from ..ses import AUTOMATE_CIPHERTEXT, Connection, resolve_secret
+    from ..ses import Connection, is_automate_ciphertext, resolve_secret
 
     options = context.options
     access_key = str(args["ACCESSKEY"] or "").strip()
@@ -63,20 +63,15 @@ def connection(context: Context, args: Args) -> Connection:
         # --local: every step talks to the emulator, which needs no real credentials.
         endpoint = options.force_endpoint_url
         access_key = access_key or LOCAL_ACCESS_KEY
-        if not secret or AUTOMATE_CIPHERTEXT.match(secret):
+        if not secret or is_automate_ciphertext(secret):
             secret = LOCAL_SECRET
     else:
         endpoint = args["SERVICEURL"] or options.endpoint_url or None
-        if secret and AUTOMATE_CIPHERTEXT.match(secret):
+        if access_key and (not secret or is_automate_ciphertext(secret)):
+            # An encrypted or missing secret is looked up by access key id (spec §4.9).
             secret = _resolved_secret(context, access_key, secret, resolve_secret)
-        if access_key and not secret:
-            raise SessionError(
-                f"ACCESSKEY {access_key} is given without SECRETKEY; give both, or leave "
-                "ACCESSKEY empty to use the AWS default credential chain"
-            )
     context.redactor.add(secret)
     context.redactor.add(args["PROXYPWD"])
-    _warn_legacy_signature(context, args)
     return Connection(
         access_key=access_key,
         secret_key=secret if access_key else "",
@@ -100,16 +95,6 @@ def _resolved_secret(context: Context, access_key: str, secret: str, resolve: ob
     return cache[key]
 
 
-def _warn_legacy_signature(context: Context, args: Args) -> None:
-    version, method = args["SIGNVERSION"], args["SIGNMETHOD"]
-    if version == "2" or method == "hmacsha1":
-        context.warn_once(
-            f"sign:{version}:{method}",
-            "SIGNVERSION/SIGNMETHOD ask for a legacy signature and are ignored: SES accepts only "
-            "Signature Version 4 (HMAC-SHA256) since 2020-10-01, so amlses always signs with it",
-        )
-
-
 def session_for(context: Context, args: Args) -> SesSession:
     """The SES session a step uses: its named session, or its own host-based connection."""
     if args["PROVIDER"] == "session_based":
@@ -117,8 +102,9 @@ def session_for(context: Context, args: Args) -> SesSession:
     return context.sessions.host_based(connection(context, args))
 
 
-@activity(ELEMENT, "create_session", Attr("SESSION", NAME, default=DEFAULT_SESSION),
-          *CONNECTION_ATTRS)
+@activity(
+    ELEMENT, "create_session", Attr("SESSION", NAME, default=DEFAULT_SESSION), *CONNECTION_ATTRS
+)
 def create_session(context: Context, step: Step, args: Args) -> str:
     """Create session: open a named session holding credentials and settings (no network)."""
     name = str(args["SESSION"])
@@ -188,7 +174,9 @@ def email_statistics(context: Context, step: Step, args: Args) -> str:
     if stats_name:
         columns = ("Timestamp", "DeliveryAttempts", "Bounces", "Complaints", "Rejects")
         context.store_dataset(step, Dataset(str(stats_name), columns, points))
-    return f"quota {quota.SentLast24Hours:g}/{quota.Max24HourSend:g} a day, {len(points)} data points"
+    return (
+        f"quota {quota.SentLast24Hours:g}/{quota.Max24HourSend:g} a day, {len(points)} data points"
+    )
 
 
 @activity(ELEMENT, "delete_identity", *CONNECTED, Attr("IDENTITY", required=True))

@@ -1,0 +1,82 @@
+"""amlses: run Automate (AML) tasks that drive Amazon SES, and the same SES operations from Python.
+
+The public API is re-exported here, and the export list is pinned by ``tests/test_api.py`` so
+that a change to it is always deliberate.  Names are resolved on first use (PEP 562): importing
+amlses loads neither boto3 nor moto, so ``amlses --help`` and ``amlses check`` start fast.
+"""
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    **dict.fromkeys(("RunResult", "check", "load", "parse", "run", "run_file"), "api"),
+    **dict.fromkeys(
+        (
+            "AmlError",
+            "AmlSyntaxError",
+            "AwsError",
+            "ExpressionError",
+            "Problem",
+            "SessionError",
+            "StepError",
+            "TaskError",
+            "UsageError",
+        ),
+        "errors",
+    ),
+    "RunOptions": "runtime",
+    **dict.fromkeys(
+        ("ClientCache", "Connection", "Identity", "SendDataPoint", "SendQuota", "SesSession"),
+        "ses",
+    ),
+}
+
+if TYPE_CHECKING:
+    from .api import RunResult, check, load, parse, run, run_file
+    from .errors import (
+        AmlError,
+        AmlSyntaxError,
+        AwsError,
+        ExpressionError,
+        Problem,
+        SessionError,
+        StepError,
+        TaskError,
+        UsageError,
+    )
+    from .runtime import RunOptions
+    from .ses import ClientCache, Connection, Identity, SendDataPoint, SendQuota, SesSession
+
+__all__ = [
+    "AmlError",
+    "AmlSyntaxError",
+    "AwsError",
+    "ClientCache",
+    "Connection",
+    "ExpressionError",
+    "Identity",
+    "Problem",
+    "RunOptions",
+    "RunResult",
+    "SendDataPoint",
+    "SendQuota",
+    "SesSession",
+    "SessionError",
+    "StepError",
+    "TaskError",
+    "UsageError",
+    "check",
+    "load",
+    "parse",
+    "run",
+    "run_file",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'amlses' has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
