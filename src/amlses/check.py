@@ -90,22 +90,25 @@ class Checker:
                     attribute.where,
                     step,
                 )
+        supplied = spec.supplied(step)
         for attr in spec.attrs:
-            given = [a for a in (step.get(n) for n in attr.names) if a is not None]
-            if not given:
+            if attr.name not in supplied:
                 if attr.required:
                     self.problem(
                         f"the required attribute {attr.name} is missing", step.position, step
                     )
                 continue
-            if len({a.value for a in given}) > 1:
-                names = " and ".join(f'{a.name}="{a.value}"' for a in given)
-                self.problem(
-                    f"{names} are two spellings of one attribute with different values",
-                    given[1].where,
-                    step,
-                )
-            self.check_value(step, attr, given[0])
+            first = supplied[attr.name][1]
+            if attr.aliases:
+                spellings = [a for a in (step.get(n) for n in attr.names) if a is not None]
+                if len({a.value for a in spellings}) > 1:
+                    names = " and ".join(f'{a.name}="{a.value}"' for a in spellings)
+                    self.problem(
+                        f"{names} are two spellings of one attribute with different values",
+                        spellings[1].where,
+                        step,
+                    )
+            self.check_value(step, attr, first)
 
     def check_value(self, step: Step, attr: Attr, attribute: Attribute) -> None:
         value = attribute.value
@@ -115,7 +118,7 @@ class Checker:
         complex_mode = step.value("USECOMPLEXUI").strip().lower() in ("yes", "true", "1")
         for message, offset in expression_problems(value, kind=kind, complex=complex_mode):
             self.problem(message, attribute.position.shifted(value, offset), step)
-        for name, offset in references(value, kind=kind):
+        for name, offset in references(value, kind=kind, complex=complex_mode):
             if not self.is_known(name):
                 self.problem(
                     f'"{name}" is read here but no earlier step creates it: a variable in the '

@@ -43,14 +43,15 @@ class Step:
     attributes: tuple[Attribute, ...]
     position: Position
     text: str | None = None
+    # name -> attribute, built once: steps in a loop are looked up thousands of times
+    _index: dict[str, Attribute] = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_index", {a.name: a for a in reversed(self.attributes)})
 
     def get(self, name: str) -> Attribute | None:
         """The attribute called ``name`` (any case), or None."""
-        wanted = name.upper()
-        for attribute in self.attributes:
-            if attribute.name == wanted:
-                return attribute
-        return None
+        return self._index.get(name.upper())
 
     def value(self, name: str, default: str = "") -> str:
         """The raw (unevaluated) value of attribute ``name``, or ``default``."""

@@ -41,13 +41,15 @@ class Redactor:
     """
 
     def __init__(self) -> None:
+        self._secrets: set[str] = set()
         self._forms: set[str] = set()
         self._pattern: re.Pattern[str] | None = None
 
     def add(self, secret: str | None) -> None:
         """Register ``secret`` (and its encoded forms) for masking."""
-        if not secret or len(secret) < _MIN_SECRET:
+        if not secret or len(secret) < _MIN_SECRET or secret in self._secrets:
             return
+        self._secrets.add(secret)
         forms = {secret, quote(secret, safe=""), quote_plus(secret, safe="")}
         raw = secret.encode()
         for encoder in (base64.b64encode, base64.urlsafe_b64encode):

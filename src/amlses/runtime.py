@@ -113,12 +113,15 @@ class Context:
         self.redactor = redactor or Redactor()
         self.variables: dict[str, Variable] = {}
         self.datasets: dict[str, Dataset] = {}
-        self.sessions = Sessions(cache or ClientCache())
+        self.sessions = Sessions(cache if cache is not None else ClientCache())
         self.runner = Runner(self)
         self.failed_steps: list[AmlError] = []
         self.warned: set[str] = set()
         #: Automate ciphertexts resolved by access key id, so a loop reads credential files once
         self.resolved_secrets: dict[tuple[str, str], str] = {}
+        #: per-step caches, keyed by id(step) with the step kept to rule out a reused id
+        self.plans: dict[int, tuple[Step, Any]] = {}
+        self.connections: dict[tuple[object, ...], Any] = {}
         for name, value in self.options.variables.items():
             self.set_variable(name, value, create=True)
 

@@ -623,6 +623,7 @@ class SesSession:
             connection = replace(connection, **connection_fields)
         self.connection = connection
         self._cache = cache if cache is not None else _DEFAULT_CACHE
+        self._client: BaseClient | None = None
         self._closed = False
 
     def __repr__(self) -> str:
@@ -634,7 +635,9 @@ class SesSession:
         """The boto3 SES client (shared through the cache; do not close it yourself)."""
         if self._closed:
             raise SessionError("The SES session has been closed and cannot be used any more.")
-        return self._cache.get(self.connection)
+        if self._client is None:  # the cache's lock and key hashing, once per session
+            self._client = self._cache.get(self.connection)
+        return self._client
 
     def list_identities(self) -> list[Identity]:
         """Every identity of the account, any status, in SES order, across all pages."""

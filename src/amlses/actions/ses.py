@@ -53,7 +53,19 @@ LOCAL_SECRET = "amlses-local-emulator"
 
 
 def connection(context: Context, args: Args) -> Connection:
-    """Build the connection a step describes, resolving secrets and endpoint (spec §4.4–4.9)."""
+    """The connection a step describes, resolving secrets and endpoint (spec §4.4–4.9).
+
+    Memoised per run on the evaluated attribute values: a loop of host-based steps builds
+    (and validates, and resolves secrets for) its connection once.
+    """
+    key = tuple(args[attr.name] for attr in CONNECTION_ATTRS)
+    found = context.connections.get(key)
+    if found is None:
+        found = context.connections[key] = _build_connection(context, args)
+    return found  # type: ignore[no-any-return]
+
+
+def _build_connection(context: Context, args: Args) -> Connection:
     from ..ses import Connection, is_automate_ciphertext, resolve_secret
 
     options = context.options

@@ -140,11 +140,15 @@ class Activity:
     extension: bool = False
     block: bool = False  # runs a body (AMIF / AMLOOP): the handler drives the runner
     _index: dict[str, Attr] = field(default_factory=dict, compare=False, repr=False)
+    _defaults: dict[str, Value | None] = field(default_factory=dict, compare=False, repr=False)
+    _required: tuple[Attr, ...] = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
         for attr in self.attrs:
+            self._defaults[attr.name] = attr.default
             for name in attr.names:
                 self._index[name] = attr
+        object.__setattr__(self, "_required", tuple(a for a in self.attrs if a.required))
 
     def attr(self, name: str) -> Attr | None:
         """The spec for attribute ``name`` or one of its aliases (any case)."""
@@ -158,25 +162,42 @@ class Activity:
                 return found
         return None
 
+    def supplied(self, step: Step) -> dict[str, tuple[Attr, Attribute]]:
+        """The declared attributes ``step`` writes, by canonical name (first spelling wins).
+
+        Walks the step's own attributes, not the spec's, so the cost follows what the step
+        writes rather than everything the activity could accept.
+        """
+        found: dict[str, tuple[Attr, Attribute]] = {}
+        for attribute in step.attributes:
+            attr = self._index.get(attribute.name)
+            if attr is not None and attr.name not in found:
+                found[attr.name] = (attr, attribute)
+        return found
+
+    def _plan(self, context: Context, step: Step) -> tuple[tuple[Attr, Attribute], ...]:
+        """What :meth:`supplied` says, worked out once per step and run (loops repeat steps)."""
+        cached = context.plans.get(id(step))
+        if cached is not None and cached[0] is step:
+            return cached[1]  # type: ignore[no-any-return]
+        plan = tuple(self.supplied(step).values())
+        context.plans[id(step)] = (step, plan)
+        return plan
+
     def bind(self, context: Context, step: Step) -> Args:
         """Evaluate and convert every declared attribute of ``step``.
 
         Raises StepError (ExpressionError for a bad ``%…%``) naming the attribute.
         """
-        values: dict[str, Value | None] = {}
+        values = dict(self._defaults)
         given: set[str] = set()
-        for attr in self.attrs:
-            attribute = self.lookup(step, attr)
-            if attribute is None:
-                if attr.required:
-                    raise StepError(f"the required attribute {attr.name} is missing")
-                values[attr.name] = attr.default
-                continue
+        for attr, attribute in self._plan(context, step):
             given.add(attr.name)
+            raw = attribute.value
             if attr.kind == RAW:
-                values[attr.name] = attribute.value
+                values[attr.name] = raw
                 continue
-            value = substitute(attribute.value, context, attribute.position)
+            value = substitute(raw, context, attribute.position) if "%" in raw else raw
             if attr.secret and isinstance(value, str):
                 context.redactor.add(value)
             if attr.required and to_text(value).strip() == "":
@@ -187,4 +208,7 @@ class Activity:
                 values[attr.name] = convert(attr, value)
             except ValueError as exc:
                 raise StepError(str(exc), position=attribute.position) from None
+        for attr in self._required:
+            if attr.name not in given:
+                raise StepError(f"the required attribute {attr.name} is missing")
         return Args(values, frozenset(given))
