@@ -15,6 +15,7 @@ from .errors import Problem
 from .expressions import problems as expression_problems
 from .expressions import references
 from .nodes import Attribute, Block, Step, Task
+from .onerror import POLICY_ATTRIBUTES, UNAVAILABLE, policy_problems
 from .source import Position
 
 #: datasets and variables Automate itself provides to every task
@@ -49,7 +50,53 @@ class Checker:
 
     def check(self) -> list[Problem]:
         self.visit(self.task.body, loops=0)
+        self.check_jumps()
         return self.problems
+
+    def check_jumps(self) -> None:
+        """Every goto (step or AM_ONERROR=GOTO) must name a label that exists in the task."""
+        labels = {
+            step.value("LABELNAME", step.value("LABEL")).lower()
+            for step in self.task.walk()
+            if step.name == "AMLABEL" and step.activity in ("", "create")
+        }
+        for step in self.task.walk():
+            targets: list[tuple[str, Attribute | None]] = []
+            if (step.name == "AMLABEL" and step.activity == "goto") or step.name == "AMGOTO":
+                attribute = step.get("LABELNAME") or step.get("LABEL")
+                targets.append((attribute.value if attribute else "", attribute))
+            action = step.get("AM_ONERROR")
+            if action is not None and action.value.strip().lower().startswith("goto"):
+                attribute = step.get("AM_ONERRORLABEL")
+                label = attribute.value if attribute else action.value.partition(":")[2]
+                targets.append((label.strip(), attribute or action))
+            for label, attribute in targets:
+                if label and "%" not in label and label.lower() not in labels:
+                    known = ", ".join(sorted(labels)) or "none"
+                    self.problem(
+                        f'goto to label "{label}", which no <AMLABEL LABELNAME="…" /> creates '
+                        f"(labels: {known}){suggest(label, labels)}",
+                        attribute.position if attribute else step.position,
+                        step,
+                    )
+
+    def check_policy(self, step: Step) -> None:
+        """Malformed error-handling attributes (AM_RETRY, AM_ONERROR, …), and unavailable ones."""
+        values = {name: step.value(name) for name in POLICY_ATTRIBUTES if step.get(name)}
+        if not values:
+            return
+        for name, message in policy_problems(values):
+            attribute = step.get(name)
+            self.problem(message, attribute.position if attribute else step.position, step)
+        for name, what in UNAVAILABLE.items():
+            if name in values:
+                self.problem(
+                    f"{name} is accepted but not available in amlses: it would {what}; "
+                    "the run logs it instead",
+                    step.get(name).position,  # type: ignore[union-attr]
+                    step,
+                    severity="warning",
+                )
 
     def visit(self, steps: Iterable[Step], loops: int) -> None:
         for step in steps:
@@ -70,6 +117,7 @@ class Checker:
             return None
         element = actions.ELEMENTS[step.name]
         self.check_attributes(step, spec, element)
+        self.check_policy(step)
         if spec.handler is actions.core.loop_break and loops == 0:
             self.problem(
                 "break outside a loop: it must stand inside an <AMLOOP>", step.position, step
@@ -187,4 +235,7 @@ class Checker:
 
 def check_task(task: Task, variables: Iterable[str] = ()) -> list[Problem]:
     """Every static problem of ``task`` (errors and warnings), in document order."""
-    return Checker(task, variables).check()
+    problems = Checker(task, variables).check()
+    return sorted(
+        problems, key=lambda p: (p.position.line, p.position.column) if p.position else (0, 0)
+    )

@@ -9,7 +9,7 @@ the commands, so ``amlses --help`` and ``amlses check`` start fast.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -87,66 +87,52 @@ def cli() -> None:
     show_default=True,
     help="Stop any loop that runs more often than this.",
 )
-def run(
-    task: str,
-    endpoint_url: str | None,
-    local: bool,
-    fixture: str | None,
-    variables: tuple[str, ...],
-    quiet: bool,
-    max_iterations: int,
-) -> None:
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the result as JSON (status, failed "
+    "steps, final variables and datasets; secrets masked) instead of step lines.",
+)
+def run(**settings: Any) -> None:
     """Run TASK: one line per executed step, a table per dataset produced."""
     from .redact import Redactor
 
     redactor = Redactor()
     try:
-        _run(
-            task,
-            endpoint_url,
-            local,
-            fixture,
-            _parse_vars(variables),
-            quiet,
-            max_iterations,
-            redactor,
-        )
+        _run(settings, redactor)
     except AmlError as error:
         _fail(error, redactor)
     except Exception as error:  # noqa: BLE001 (never a traceback: one paragraph instead)
         _fail(error, redactor)
 
 
-def _run(
-    task: str,
-    endpoint_url: str | None,
-    local: bool,
-    fixture: str | None,
-    variables: dict[str, str],
-    quiet: bool,
-    max_iterations: int,
-    redactor: Redactor,
-) -> None:
+def _run(settings: dict[str, Any], redactor: Redactor) -> None:
+    """The body of ``run``; ``settings`` holds every option by its parameter name."""
     from . import api
-    from .output import HumanReporter
+    from .output import HumanReporter, RecordingReporter, failure_summary, result_json
     from .runtime import RunOptions
 
-    if fixture and not local:
+    task: str = settings["task"]
+    quiet = bool(settings["quiet"] or settings["as_json"])
+    if settings["fixture"] and not settings["local"]:
         raise UsageError("--fixture seeds the local emulator: use it with --local")
     text = api.load(task)
     options = RunOptions(
-        endpoint_url=endpoint_url, variables=dict(variables), max_iterations=max_iterations
+        endpoint_url=settings["endpoint_url"],
+        variables=dict(_parse_vars(settings["variables"])),
+        max_iterations=settings["max_iterations"],
     )
-    reporter = HumanReporter(sys.stdout, sys.stderr, redactor, quiet=quiet)
+    reporter = RecordingReporter(HumanReporter(sys.stdout, sys.stderr, redactor, quiet=quiet))
     api.prepare(text, task, options.variables)  # refuse an invalid task before the emulator starts
     emulator = None
-    if local:
+    if settings["local"]:
         from .emulator import LocalEmulator
 
         emulator = LocalEmulator()
         emulator.start()
-        if fixture:
-            emulator.seed(fixture)
+        if settings["fixture"]:
+            emulator.seed(settings["fixture"])
         options.force_endpoint_url = emulator.endpoint_url
         if not quiet:
             click.echo(f"local SES emulator at {emulator.endpoint_url}", err=True)
@@ -155,7 +141,14 @@ def _run(
     finally:
         if emulator is not None:
             emulator.stop()
+    if settings["as_json"]:
+        click.echo(result_json(result, reporter.steps, redactor))
+    summary = failure_summary(result)
+    if summary is not None:
+        click.echo(redactor(f"amlses: {summary}"), err=True)
     if result.error is not None:
+        if settings["as_json"]:
+            sys.exit(result.error.exit_code)
         _fail(result.error, redactor)
     if result.status != "success":
         sys.exit(EXIT_TASK_FAILED)

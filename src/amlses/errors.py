@@ -50,6 +50,8 @@ class AmlError(Exception):
     ) -> None:
         super().__init__(message)
         self.message = message
+        #: set once a step's On Error policy has dealt with it, so outer blocks pass it on
+        self.handled = False
         self.position = position
         self.step = step
         self.source_line = source_line

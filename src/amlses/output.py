@@ -7,6 +7,9 @@ is imported only when a table is drawn, keeping ``amlses --help`` fast.
 
 from __future__ import annotations
 
+import json
+import time
+from collections.abc import Callable
 from typing import IO, TYPE_CHECKING
 
 from .expressions import to_text
@@ -14,10 +17,13 @@ from .nodes import Block
 from .redact import Redactor
 
 if TYPE_CHECKING:
+    from .api import RunResult
     from .datasets import Dataset
+    from .errors import AmlError
     from .nodes import Step
 
 MAX_TABLE_ROWS = 50
+PROGRESS_AFTER = 1.0  # seconds a loop runs before its progress is shown
 
 
 def describe(step: Step) -> str:
@@ -33,13 +39,21 @@ class HumanReporter:
     """
 
     def __init__(
-        self, out: IO[str], err: IO[str], redactor: Redactor, *, quiet: bool = False
+        self,
+        out: IO[str],
+        err: IO[str],
+        redactor: Redactor,
+        *,
+        quiet: bool = False,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.out = out
         self.err = err
         self.redact = redactor
         self.quiet = quiet
         self._pending: list[Dataset] = []
+        self._loops: dict[int, tuple[float, float]] = {}
+        self.clock = clock
 
     def step(self, step: Step, outcome: str, seconds: float) -> None:
         if self.quiet:
@@ -72,9 +86,109 @@ class HumanReporter:
         if len(dataset) > MAX_TABLE_ROWS:
             self.out.write(f"       … {len(dataset) - MAX_TABLE_ROWS} more rows not shown\n")
 
+    def progress(self, block: Block, done: int, total: int | None) -> None:
+        """Show "row n of N" on stderr for a loop running longer than a second, once a second.
+
+        Short loops print nothing, so ordinary runs stay quiet; a long bulk loop shows that it
+        is alive and how far it got.
+        """
+        if self.quiet:
+            return
+        now = self.clock()
+        key = id(block)
+        started, last = self._loops.get(key, (now, now))
+        if done <= 1:
+            started = last = now
+        self._loops[key] = (started, last)
+        if now - started >= PROGRESS_AFTER and now - last >= PROGRESS_AFTER:
+            self._loops[key] = (started, now)
+            of = f" of {total}" if total is not None else ""
+            self.err.write(
+                f"{block.position.line:>5}  {describe(block)}: pass {done}{of} "
+                f"({now - started:.0f} s)\n"
+            )
+
     def message(self, text: str, level: str = "info") -> None:
         """``info`` to stdout; ``warning``/``error`` to stderr, prefixed; ``problem`` (a
         rendered check finding, which names its own severity) to stderr as is."""
         prefix = "" if level in ("info", "problem") else f"{level}: "
         stream = self.out if level == "info" else self.err
         stream.write(self.redact(prefix + text) + "\n")
+
+
+class RecordingReporter:
+    """Forwards to another reporter and records every step line, for ``--json``."""
+
+    def __init__(self, inner: HumanReporter) -> None:
+        self.inner = inner
+        self.steps: list[dict[str, object]] = []
+
+    def step(self, step: Step, outcome: str, seconds: float) -> None:
+        self.steps.append(
+            {
+                "line": step.position.line,
+                "step": describe(step),
+                "outcome": self.inner.redact(outcome),
+                "seconds": round(seconds, 6),
+            }
+        )
+        self.inner.step(step, outcome, seconds)
+
+    def dataset(self, step: Step, dataset: Dataset) -> None:
+        self.inner.dataset(step, dataset)
+
+    def message(self, text: str, level: str = "info") -> None:
+        self.inner.message(text, level)
+
+    def progress(self, block: Block, done: int, total: int | None) -> None:
+        self.inner.progress(block, done, total)
+
+
+def _plain(value: object) -> object:
+    """A JSON-safe form of an AML value (dates as ISO 8601 text)."""
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return to_text(value)  # type: ignore[arg-type]
+
+
+def error_json(error: AmlError) -> dict[str, object]:
+    position = error.position
+    return {
+        "code": error.code,
+        "message": error.message,
+        "file": position.file if position else None,
+        "line": position.line if position else None,
+        "step": error.step,
+    }
+
+
+def result_json(result: RunResult, steps: list[dict[str, object]], redactor: Redactor) -> str:
+    """The machine-readable result of a run, secrets masked (``amlses run --json``)."""
+    document = {
+        "status": result.status,
+        "error": error_json(result.error) if result.error is not None else None,
+        "failed_steps": [error_json(error) for error in result.failed_steps],
+        "steps": steps,
+        "variables": {name: _plain(value) for name, value in result.variables.items()},
+        "datasets": {
+            name: {
+                "columns": list(dataset.columns),
+                "rows": [[_plain(v) for v in row] for row in dataset.rows],
+            }
+            for name, dataset in result.datasets.items()
+        },
+    }
+    return redactor(json.dumps(document, indent=2, ensure_ascii=False))
+
+
+def failure_summary(result: RunResult) -> str | None:
+    """One line naming the steps that failed and were continued past, or None."""
+    if not result.failed_steps:
+        return None
+    places = ", ".join(
+        f"line {e.position.line} ({e.code})" if e.position else e.code for e in result.failed_steps
+    )
+    count = len(result.failed_steps)
+    return f"{count} step{'s' if count != 1 else ''} failed and the task went on: {places}"
