@@ -199,7 +199,7 @@ class AwsError(StepError):
         if request_id:
             text += f" (request id {request_id})"
         super().__init__(text, position=position, step=step, source_line=source_line)
-        self.code = code  # type: ignore[misc]
+        self.code = code
         self.aws_message = message
         self.request_id = request_id
         self.operation = operation

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import AmlError, StepError
-from .expressions import substitute, to_text
+from .expressions import Scope, substitute, to_text
 from .nodes import Step
 
 ACTIONS = ("stop", "continue", "break", "goto")
@@ -62,7 +62,7 @@ class ErrorPolicy:
 DEFAULT = ErrorPolicy()
 
 
-def policy_of(step: Step, scope: object) -> ErrorPolicy:
+def policy_of(step: Step, scope: Scope) -> ErrorPolicy:
     """Read a step's error policy; ``%…%`` in the values is evaluated now.
 
     Raises StepError for a malformed value (``check`` reports the literal ones earlier).

@@ -195,7 +195,7 @@ class Context:
 
     def store_error(self, step: Step, error: AmlError, task: Task) -> None:
         """Fill the ``AMError`` dataset (one row) for a failed step, secrets masked."""
-        fields = {
+        fields: dict[str, Value] = {
             "ErrorDesc": self.redactor(error.message),
             "ErrorNumber": error.code,
             "StepNumber": _step_number(task, step),
@@ -410,7 +410,7 @@ def run_with_timeout(action: Callable[[], Any], seconds: float) -> Any:
     worker.join(seconds)
     if worker.is_alive():
         error = StepError(f"the step ran longer than AM_TIMEOUT ({seconds:g} s) and was abandoned")
-        error.code = "Timeout"  # type: ignore[misc]
+        error.code = "Timeout"
         raise error
     if failure:
         raise failure[0]

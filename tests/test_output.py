@@ -1,0 +1,70 @@
+"""Human output: step lines, dataset tables, loop progress, redaction on the way out."""
+
+from __future__ import annotations
+
+import io
+
+from amlses.datasets import Dataset
+from amlses.output import HumanReporter
+from amlses.parser import parse
+from amlses.redact import Redactor
+
+TASK = parse(
+    '<AMLOOP ACTIVITY="dataset" DATASET="d">\n'
+    '<AMAWSSES ACTIVITY="verify_identity" IDENTITY="%d.Identity%" SECRETKEY="s3cr3t-value" />\n'
+    "</AMLOOP>",
+    "t.aml",
+)
+LOOP, STEP = TASK.body[0], TASK.body[0].body[0]  # type: ignore[attr-defined]
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def reporter(**kwargs: object) -> tuple[HumanReporter, io.StringIO, io.StringIO, FakeClock]:
+    out, err, clock = io.StringIO(), io.StringIO(), FakeClock()
+    redactor = Redactor()
+    redactor.add("s3cr3t-value")
+    return HumanReporter(out, err, redactor, clock=clock, **kwargs), out, err, clock  # type: ignore[arg-type]
+
+
+def test_step_line_then_its_tables_with_secrets_masked() -> None:
+    human, out, _, _ = reporter()
+    human.dataset(STEP, Dataset("d", ("Identity", "Note"), [("a@example.com", "s3cr3t-value")]))
+    human.step(STEP, "verification started for a@example.com", 0.012)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == (
+        "    2  AMAWSSES verify_identity       verification started for a@example.com  (12 ms)"
+    )
+    assert lines[1].startswith("d: 1 row")
+    assert "s3cr3t-value" not in out.getvalue() and "****" in out.getvalue()
+
+
+def test_long_tables_are_cut() -> None:
+    human, out, _, _ = reporter()
+    human.dataset(STEP, Dataset("d", ("n",), [(i,) for i in range(60)]))
+    human.step(STEP, "ok", 0.0)
+    assert "10 more rows not shown" in out.getvalue()
+
+
+def test_progress_appears_only_after_a_second_and_once_a_second() -> None:
+    human, _, err, clock = reporter()
+    for done in range(1, 201):
+        clock.now = done * 0.02  # 50 passes a second: 4 s in all
+        human.progress(LOOP, done, 200)  # type: ignore[arg-type]
+    lines = err.getvalue().splitlines()
+    assert lines[0] == "    1  AMLOOP dataset: pass 51 of 200 (1 s)"
+    assert len(lines) == 3
+
+
+def test_quiet_prints_no_steps_but_still_warnings() -> None:
+    human, out, err, _ = reporter(quiet=True)
+    human.step(STEP, "ok", 0.0)
+    human.message("careful with s3cr3t-value", "warning")
+    assert out.getvalue() == ""
+    assert err.getvalue() == "warning: careful with ****\n"
