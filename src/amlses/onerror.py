@@ -26,18 +26,19 @@ UNAVAILABLE = {
     "AM_EMAIL": "send an e-mail about the error",
     "AM_WRITETOEVENTLOG": "write the error to the Windows event log",
 }
-POLICY_ATTRIBUTES = (
-    "AM_ERRORS",
-    "AM_TIMEOUT",
-    "AM_TIMEOUTSCALE",
-    "AM_RETRY",
-    "AM_RETRYDELAY",
-    "AM_SETVAR",
-    "AM_ONERROR",
-    "AM_ONERRORLABEL",
-    "AM_RUNTASK",
-    *UNAVAILABLE,
-)
+#: every error-handling attribute a step accepts, with what it means
+POLICY_ATTRIBUTES: dict[str, str] = {
+    "AM_ERRORS": "only these error codes count as errors",
+    "AM_TIMEOUT": "the step fails when it runs longer",
+    "AM_TIMEOUTSCALE": "unit of AM_TIMEOUT",
+    "AM_RETRY": "retry the whole step this many times",
+    "AM_RETRYDELAY": "milliseconds between step retries",
+    "AM_SETVAR": "Var;value set on error",
+    "AM_ONERROR": "STOP, CONTINUE, BREAK or GOTO after an error",
+    "AM_ONERRORLABEL": "label for AM_ONERROR=GOTO",
+    "AM_RUNTASK": "task to run on error",
+    **{name: "not available in amlses" for name in UNAVAILABLE},
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,24 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..nodes import Step
+from ..onerror import POLICY_ATTRIBUTES
 from .spec import Activity, Attr, Handler, closest, suggest
 
 #: attributes every step accepts: Automate's Error Causes / On Error tabs (aml-core.md §5)
 COMMON_ATTRS: tuple[Attr, ...] = (
-    Attr("AM_ERRORS", doc="only these error codes count as errors"),
-    Attr("AM_TIMEOUT", doc="the step fails when it runs longer"),
-    Attr("AM_TIMEOUTSCALE", doc="unit of AM_TIMEOUT"),
-    Attr("AM_RETRY", doc="retry the whole step this many times"),
-    Attr("AM_RETRYDELAY", doc="milliseconds between step retries"),
-    Attr("AM_SETVAR", doc="Var;value set on error"),
-    Attr("AM_ONERROR", doc="STOP, CONTINUE, BREAK or GOTO after an error"),
-    Attr("AM_ONERRORLABEL", doc="label for AM_ONERROR=GOTO"),
-    Attr("AM_RUNTASK", doc="task to run on error"),
-    Attr("AM_EMAIL", doc="not available in amlses"),
-    Attr("AM_WRITETOEVENTLOG", doc="not available in amlses"),
+    *(Attr(name, doc=doc) for name, doc in POLICY_ATTRIBUTES.items()),
     Attr("DESCRIPTION", doc="free text shown with the step"),
 )
-COMMON_NAMES = frozenset(attr.name for attr in COMMON_ATTRS)
 
 
 @dataclass
