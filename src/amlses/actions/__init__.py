@@ -100,10 +100,11 @@ def find(step: Step) -> Activity:
     names = sorted(a for a in target.activities if a)
     if not chosen:
         raise UnknownStep(f"<{step.name}> needs an ACTIVITY: one of {', '.join(names)}")
+    if not names:
+        raise UnknownStep(f'<{step.name}> has no activities: remove ACTIVITY="{chosen}"')
     hint = suggest(chosen, names)
-    raise UnknownStep(
-        f'unknown activity "{chosen}" of <{step.name}>{hint}; known activities: {", ".join(names)}'
-    )
+    known = "" if hint else f"; known activities: {', '.join(names)}"
+    raise UnknownStep(f'unknown activity "{chosen}" of <{step.name}>{hint}{known}')
 
 
 def is_known_attribute(spec: Activity, name: str, element_spec: Element) -> bool:
@@ -115,7 +116,7 @@ def is_known_attribute(spec: Activity, name: str, element_spec: Element) -> bool
 
 
 def _load_builtin_actions() -> None:
-    from . import core, ses  # noqa: F401  (registration happens at import)
+    from . import core, flow, mail, ses, variables  # noqa: F401  (registration happens at import)
 
 
 _load_builtin_actions()
