@@ -1,12 +1,18 @@
 """The AML core steps around the SES action: If, Loop, Break (spec ``aml-core.md`` §4).
 
 Block handlers get the block node and drive the runner over its body; a loop catches
-:class:`~amlses.runtime.BreakLoop`.  Loop state lives on the dataset (its current row), so a
-``%DS.Field%`` read anywhere inside the body sees the row the loop is on.
+:class:`~amlses.runtime.BreakLoop`.  Loop state lives on the dataset (its current row) or in
+the handler's own counter, so a ``%DS.Field%`` read anywhere inside the body sees the row the
+loop is on, and two nested dataset loops each keep their own dataset's row.
+
+Every loop calls the runner's guard and the reporter's progress on each pass, so a runaway
+loop ends with a clear error and a long one shows that it is alive.  Automate has no
+"continue" step (aml-reference.md §1 found none), so amlses does not invent one.
 """
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from ..datasets import Dataset
@@ -18,9 +24,40 @@ from . import activity, element
 from .spec import BOOL, CHOICE, NAME, NUMBER, RAW, Args, Attr
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from ..expressions import Value
     from ..runtime import Context
 
 element("AMLOOP", legacy_attr="TYPE")
+
+#: DELIMITER option values of Loop - List (AWE 10 loop_list.htm); anything else is the
+#: delimiter itself ("a custom character")
+LIST_DELIMITERS = {
+    "comma": ",",
+    "new_line": "\n",
+    "semi-colon": ";",
+    "space": " ",
+    "tab": "\t",
+}
+
+
+# -- If ------------------------------------------------------------------------------------
+
+
+def _branch(context: Context, step: Step, result: bool) -> str:
+    """Run an If block's body when ``result`` is true, else its AMELSE branch.
+
+    Every If activity ends here, so all of them treat AMELSE and the step line alike.
+    """
+    assert isinstance(step, Block)
+    outcome = "true" if result else "false"
+    context.runner.enter(step, outcome)
+    if result:
+        context.runner.run_body(step.body)
+    elif step.orelse is not None:
+        context.runner.run_body(step.orelse)
+    return outcome
 
 
 @activity(
@@ -32,7 +69,6 @@ element("AMLOOP", legacy_attr="TYPE")
 )
 def if_condition(context: Context, step: Step, args: Args) -> str:
     """If - Condition: run the body when EXPRESSION is true, else the AMELSE branch."""
-    assert isinstance(step, Block)
     attribute = step.get("EXPRESSION")
     result = condition(
         args["EXPRESSION"],
@@ -40,12 +76,234 @@ def if_condition(context: Context, step: Step, args: Args) -> str:
         attribute.position if attribute else step.position,
         complex=bool(args["USECOMPLEXUI"]),
     )
-    context.runner.enter(step, "true" if result else "false")
-    if result:
-        context.runner.run_body(step.body)
-    elif step.orelse is not None:
-        context.runner.run_body(step.orelse)
-    return "true" if result else "false"
+    return _branch(context, step, result)
+
+
+@activity(
+    "AMIF",
+    "last_step",
+    Attr(
+        "LASTSTEP",
+        CHOICE,
+        default="succeeded",
+        choices=("succeeded", "failed", "failedwithcode"),
+        doc="what the previous step must have done",
+    ),
+    Attr("RESULTCODE", doc="comma-separated error codes, for failedwithcode"),
+    block=True,
+)
+def if_last_step(context: Context, step: Step, args: Args) -> str:
+    """If - Last step: branch on how the previous step ended (after AM_ONERROR="CONTINUE").
+
+    The runner keeps the error of a step that failed and was continued past in
+    ``context.last_error`` and clears it after any step that succeeds, so "the last step" is
+    the step just before this one.  Codes match the error's code case-insensitively: AWS
+    codes such as ``MessageRejected`` and amlses's own (``Timeout``, ``StepError``).
+    """
+    error = context.last_error
+    wanted = args["LASTSTEP"]
+    if wanted == "succeeded":
+        result = error is None
+    elif wanted == "failed":
+        result = error is not None
+    else:
+        written = str(args["RESULTCODE"] or "")
+        codes = {code.strip().lower() for code in written.split(",") if code.strip()}
+        if not codes:
+            raise StepError(
+                'LASTSTEP="failedwithcode" needs RESULTCODE: the error codes to match, '
+                'e.g. RESULTCODE="MessageRejected,Throttling"'
+            )
+        result = error is not None and error.code.lower() in codes
+    return _branch(context, step, result)
+
+
+@activity(
+    "AMIF",
+    "contains_text",
+    Attr("TEXT", default="", doc="the text to search in"),
+    Attr("SUBSTRING", required=True, doc="the text (or, with USERE, the pattern) to find"),
+    Attr(
+        "ACTION",
+        CHOICE,
+        default="contain",
+        choices=("contain", "not_contain", "start_with", "end_with"),
+        doc="the test",
+    ),
+    Attr("USECASE", BOOL, default=False, doc="YES: case-sensitive (default: any case)"),
+    Attr("USERE", BOOL, default=False, doc="YES: SUBSTRING is a regular expression"),
+    Attr("FOUNDTEXTVARIABLE", NAME, doc="receives the text found ('' when none)"),
+    Attr("INDEXVARIABLE", NAME, doc="receives the 1-based position found (0 when none)"),
+    block=True,
+)
+def if_contains_text(context: Context, step: Step, args: Args) -> str:
+    """If - Contains text: test TEXT for SUBSTRING (contain, not_contain, start_with, end_with).
+
+    Automate does not document its default for "case sensitive"; amlses compares in any case
+    unless ``USECASE="YES"``, because identities (``Alice@Example.com``) are case-insensitive
+    where SES is concerned.  ``USERE`` patterns use Python's ``re``, which agrees with .NET's
+    regular expressions on everything an identity test needs.  The result variables are
+    created when absent (Automate requires them to exist; amlses is friendlier).
+    """
+    action = args["ACTION"]
+    found = _find_text(args["TEXT"], args["SUBSTRING"], action, args["USECASE"], args["USERE"])
+    if args["FOUNDTEXTVARIABLE"]:
+        context.set_variable(args["FOUNDTEXTVARIABLE"], found[1] if found else "", create=True)
+    if args["INDEXVARIABLE"]:
+        context.set_variable(args["INDEXVARIABLE"], found[0] + 1 if found else 0, create=True)
+    result = found is None if action == "not_contain" else found is not None
+    return _branch(context, step, result)
+
+
+def _find_text(
+    text: str, substring: str, action: str, case: bool, regex: bool
+) -> tuple[int, str] | None:
+    """Where the test finds ``substring`` in ``text``: (0-based index, text found), or None.
+
+    Plain text is searched as an escaped pattern too, so that case-insensitive matching
+    reports indices into the original text (lower-casing can change a text's length).
+    """
+    pattern = substring if regex else re.escape(substring)
+    if action == "end_with":
+        pattern = f"(?:{pattern})\\Z"
+    try:
+        compiled = re.compile(pattern, 0 if case else re.IGNORECASE)
+    except re.error as exc:
+        raise StepError(
+            f'SUBSTRING="{substring}" is not a valid regular expression: {exc}'
+        ) from None
+    match = compiled.match(text) if action == "start_with" else compiled.search(text)
+    return (match.start(), match.group(0)) if match else None
+
+
+# -- Loop ----------------------------------------------------------------------------------
+
+
+def _passes(
+    context: Context, step: Step, values: Iterable[Value], total: int | None, variable: str | None
+) -> None:
+    """Run a loop's body once per value (put in ``variable`` when given) until a Break.
+
+    Shared by the counter and list loops: guard and progress on every pass, so no loop kind
+    can forget either.
+    """
+    assert isinstance(step, Block)
+    runner = context.runner
+    try:
+        for count, value in enumerate(values, start=1):
+            runner.guard(step, count)
+            context.reporter.progress(step, count, total)
+            if variable:
+                context.set_variable(variable, value, create=True)
+            runner.run_body(step.body)
+    except BreakLoop:
+        pass
+
+
+@activity(
+    "AMLOOP",
+    "",
+    Attr("FROM", NUMBER, doc="the first index (default 1)"),
+    Attr("TO", NUMBER, doc="the last index (default 1)"),
+    Attr("STEP", NUMBER, default=1, doc="added to the index on each pass; negative counts down"),
+    Attr("TOTALLOOPS", NUMBER, minimum=0, doc="legacy: FROM=1 TO=n; ignored with FROM or TO"),
+    Attr("RESULTVARIABLE", NAME, doc="receives the current index (created when absent)"),
+    block=True,
+)
+def loop_range(context: Context, step: Step, args: Args) -> str:
+    """Loop - Range: run the body for each index from FROM to TO (both included) by STEP.
+
+    ``TOTALLOOPS="n"`` is the older spelling of ``FROM="1" TO="n"`` and is ignored when FROM
+    or TO is given (AutoMate 9 action_Loop.htm).  The indices are worked out once, before the
+    first pass, so a body that changes RESULTVARIABLE does not change the number of passes.
+    """
+    stride = int(args["STEP"])
+    if stride == 0:
+        attribute = step.get("STEP")
+        raise StepError(
+            "STEP must not be 0: the index would never reach TO",
+            position=attribute.position if attribute else None,
+        )
+    if "FROM" in args.given or "TO" in args.given or "TOTALLOOPS" not in args.given:
+        first = 1 if args["FROM"] is None else int(args["FROM"])
+        last = 1 if args["TO"] is None else int(args["TO"])
+    else:
+        first, last = 1, int(args["TOTALLOOPS"])
+    indices = range(first, last + (1 if stride > 0 else -1), stride)
+    assert isinstance(step, Block)
+    context.runner.enter(step, f"{first} to {last} step {stride}: {_count(len(indices), 'pass')}")
+    _passes(context, step, indices, len(indices), args["RESULTVARIABLE"])
+    return "done"
+
+
+@activity(
+    "AMLOOP",
+    "list",
+    Attr("LIST", doc="the items, separated by DELIMITER; empty: no passes"),
+    Attr(
+        "DELIMITER",
+        default="comma",
+        doc="comma, new_line, semi-colon, space, tab, or the delimiter itself",
+    ),
+    Attr("SORT", CHOICE, default="none", choices=("none", "ascending", "descending")),
+    Attr("RESULTVARIABLE", NAME, required=True, doc="receives the item (created when absent)"),
+    block=True,
+)
+def loop_list(context: Context, step: Step, args: Args) -> str:
+    """Loop - List: run the body once per item of LIST.
+
+    Items are trimmed and empty ones skipped, an amlses decision: an address list typed as
+    ``"a@example.com, b@example.com"`` or ending in a delimiter (or read from a Windows text
+    with ``\\r\\n``) should not produce " b@example.com" or an empty identity.  SORT's option
+    values beyond ``none`` are cut off in the stored AWE 10 page; ``ascending`` and
+    ``descending`` are inferred.
+    """
+    delimiter = str(args["DELIMITER"])
+    separator = LIST_DELIMITERS.get(delimiter.lower(), delimiter)
+    if not separator:
+        raise StepError(
+            "DELIMITER is empty: give comma, new_line, semi-colon, space, tab or a character"
+        )
+    items = [item.strip() for item in str(args["LIST"] or "").split(separator)]
+    items = [item for item in items if item]
+    if args["SORT"] != "none":
+        items.sort(key=str.lower, reverse=args["SORT"] == "descending")
+    assert isinstance(step, Block)
+    context.runner.enter(step, _count(len(items), "item"))
+    _passes(context, step, items, len(items), args["RESULTVARIABLE"])
+    return "done"
+
+
+@activity(
+    "AMLOOP",
+    "expression",
+    Attr("EXPRESSION", RAW, required=True, doc="a BASIC expression; bare names are variables"),
+    Attr("CONDITION", CHOICE, default="while", choices=("while", "until")),
+    block=True,
+)
+def loop_expression(context: Context, step: Step, args: Args) -> str:
+    """Loop - Expression: run the body while (or until) EXPRESSION is true.
+
+    EXPRESSION is re-evaluated before every pass as a full BASIC expression, the way the
+    vendor's samples write it (``EXPRESSION="mycounter=5"``, names without ``%``).  Whether
+    Automate tests "until" before or after a pass is not documented; amlses tests before, so
+    an "until" that is already true runs no pass, like a "while" that is already false.
+    """
+    assert isinstance(step, Block)
+    attribute = step.get("EXPRESSION")
+    position = attribute.position if attribute else step.position
+    text, until = args["EXPRESSION"], args["CONDITION"] == "until"
+    context.runner.enter(step, f"{args['CONDITION']} {text}")
+    count = 0
+    try:
+        while condition(text, context, position, complex=True) != until:
+            count += 1
+            context.runner.guard(step, count)
+            context.reporter.progress(step, count, None)
+            context.runner.run_body(step.body)
+    except BreakLoop:
+        pass
+    return "done"
 
 
 @activity(
@@ -71,11 +329,17 @@ def loop_dataset(context: Context, step: Step, args: Args) -> str:
     try:
         for count, row in enumerate(rows, start=1):
             context.runner.guard(step, count)
+            context.reporter.progress(step, count, len(rows))
             dataset.current_row = row
             context.runner.run_body(step.body)
     except BreakLoop:
         pass
     return "done"
+
+
+def _count(number: int, noun: str) -> str:
+    plural = "passes" if noun == "pass" else f"{noun}s"
+    return f"{number} {noun if number == 1 else plural}"
 
 
 def _row_numbers(dataset: Dataset, args: Args) -> list[int]:
@@ -116,6 +380,10 @@ def _sort_key(value: object) -> tuple[int, float, str]:
         return (1, 0.0, text)
 
 
+# Break has "no general parameters" and "breaks out of a Loop or If statement" (AutoMate 8,
+# http://www.networkautomation.com/automate/urc/resources/livedocs/am/8/Technical_Reference/
+# Actions/Loop/action_Break.htm), but every stored copy strips its markup: both candidate
+# spellings are accepted, and amlses's break leaves the innermost *loop* (inferred).
 @activity("AMLOOP", "break", doc="leave the innermost loop")
 def loop_break(context: Context, step: Step, args: Args) -> str:
     """Break: leave the innermost loop (``<AMLOOP ACTIVITY="break" />`` or ``<AMBREAK />``)."""
