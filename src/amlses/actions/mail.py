@@ -1,0 +1,448 @@
+"""``<AMAWSSES>`` sending activities — **amlses extensions**: Automate's SES action cannot send.
+
+Each handler maps attributes onto :mod:`amlses.mail` and stores what it returns (a MessageId
+in ``RESULTVARIABLE``, rows in ``RESULTDATASET``).  Connection attributes, sessions, retries,
+proxies and secrets are exactly those of the documented activities (``CONNECTED`` and
+:func:`~amlses.actions.ses.session_for`).  Attribute names follow Automate's style: upper
+case, ``RESULT…`` for outputs.
+
+File attributes (``ATTACHMENTS``, ``TEXTBODYFILE``, ``MESSAGEFILE``, ``CSVFILE`` …) take
+absolute paths, or paths relative to the task file's folder, so a task and its files can move
+together.  :mod:`amlses.mail` (and through it ``email`` and ``concurrent.futures``) is imported
+inside the handlers, so ``amlses check`` and ``--help`` never pay for it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..datasets import Dataset
+from ..errors import StepError
+from ..expressions import to_text
+from ..nodes import Step
+from . import activity
+from .ses import CONNECTED, ELEMENT, session_for
+from .spec import NAME, NUMBER, Args, Attr
+
+if TYPE_CHECKING:
+    from ..mail import BulkRecipient
+    from ..runtime import Context
+
+SENDER = Attr("FROM", required=True, doc="the verified sender, e.g. Ann Lee <ann@example.com>")
+RECIPIENTS: tuple[Attr, ...] = (
+    Attr("TO", doc="recipients, separated by commas or semicolons"),
+    Attr("CC", doc="copy recipients, separated by commas or semicolons"),
+    Attr("BCC", doc="blind-copy recipients (in no header), separated by commas or semicolons"),
+)
+OPTIONS: tuple[Attr, ...] = (
+    Attr("REPLYTO", doc="reply-to addresses, separated by commas or semicolons"),
+    Attr("RETURNPATH", doc="where bounces go (a verified identity)"),
+    Attr("CONFIGURATIONSET", doc="the SES configuration set for event publishing"),
+    Attr("TAGS", doc="message tags: name=value, separated by commas or semicolons"),
+)
+BODY: tuple[Attr, ...] = (
+    Attr("SUBJECT", doc="the subject line"),
+    Attr("TEXTBODY", doc="the plain-text body"),
+    Attr("HTMLBODY", doc="the HTML body"),
+    Attr("TEXTBODYFILE", doc="a file holding the plain-text body (instead of TEXTBODY)"),
+    Attr("HTMLBODYFILE", doc="a file holding the HTML body (instead of HTMLBODY)"),
+    Attr("CHARSET", default="UTF-8", doc="character set of subject and bodies"),
+)
+TEMPLATE = Attr("TEMPLATE", required=True, doc="the SES template's name")
+TEMPLATE_DATA = Attr("TEMPLATEDATA", doc='JSON object of values, e.g. {"name": "Ann"}')
+TEMPLATE_BODY: tuple[Attr, ...] = (
+    Attr("SUBJECT", required=True, doc="the subject line; {{name}} placeholders allowed"),
+    *BODY[1:5],
+)
+MESSAGE_ID = Attr("RESULTVARIABLE", NAME, doc="receives the SES MessageId")
+
+
+def _path(context: Context, text: str) -> Path:
+    """``text`` as a path; a relative one is relative to the task file's folder."""
+    path = Path(text.strip()).expanduser()
+    task_file = context.task.source.name
+    if path.is_absolute() or not task_file or task_file.startswith("<"):
+        return path
+    return Path(task_file).parent / path
+
+
+def _read_bytes(context: Context, text: str, what: str) -> bytes:
+    path = _path(context, text)
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise StepError(f"the {what} {path} does not exist") from None
+    except OSError as exc:
+        raise StepError(f"the {what} {path} cannot be read: {exc.strerror or exc}") from None
+
+
+def _read_text(context: Context, text: str, what: str) -> str:
+    """A text file as UTF-8 (with or without BOM), else Windows-1252 like task files."""
+    data = _read_bytes(context, text, what)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
+
+
+def _body(context: Context, args: Args, name: str) -> str | None:
+    """``TEXTBODY``/``HTMLBODY`` or the file named by ``…FILE``; None when neither is given."""
+    file_name = f"{name}FILE"
+    if name in args.given and file_name in args.given:
+        raise StepError(f"give {name} or {file_name}, not both")
+    if file_name in args.given:
+        return _read_text(context, str(args[file_name]), f"{file_name} file")
+    return str(args[name]) if name in args.given else None
+
+
+def _text(args: Args, name: str) -> str:
+    return str(args[name] or "")
+
+
+def _store_id(context: Context, args: Args, message_id: str) -> None:
+    if args["RESULTVARIABLE"]:
+        context.set_variable(str(args["RESULTVARIABLE"]), message_id, create=True)
+
+
+def _envelope(args: Args) -> dict[str, Any]:
+    """The keyword arguments every single send shares."""
+    return {
+        "sender": _text(args, "FROM"),
+        "to": _text(args, "TO"),
+        "cc": _text(args, "CC"),
+        "bcc": _text(args, "BCC"),
+        "reply_to": _text(args, "REPLYTO"),
+        "return_path": _text(args, "RETURNPATH") or None,
+        "configuration_set": _text(args, "CONFIGURATIONSET") or None,
+        "tags": _text(args, "TAGS") or None,
+    }
+
+
+def _count(args: Args, *names: str) -> int:
+    from ..mail import parse_addresses
+
+    return sum(len(parse_addresses(_text(args, name), name)) for name in names)
+
+
+@activity(
+    ELEMENT,
+    "send_email",
+    *CONNECTED,
+    SENDER,
+    *RECIPIENTS,
+    *OPTIONS,
+    *BODY,
+    Attr("ATTACHMENTS", doc="files to attach, separated by | (or ;): sent as a MIME message"),
+    MESSAGE_ID,
+    extension=True,
+)
+def send_email(context: Context, step: Step, args: Args) -> str:
+    """Send email (amlses extension): one message; with ATTACHMENTS, as MIME via SendRawEmail."""
+    from .. import mail
+
+    attachments = [_path(context, str(p)) for p in mail.split_paths(_text(args, "ATTACHMENTS"))]
+    message_id = mail.send_email(
+        session_for(context, args),
+        subject=_text(args, "SUBJECT"),
+        text=_body(context, args, "TEXTBODY"),
+        html=_body(context, args, "HTMLBODY"),
+        charset=_text(args, "CHARSET") or mail.DEFAULT_CHARSET,
+        attachments=attachments,
+        sleep=context.options.sleep,
+        **_envelope(args),
+    )
+    _store_id(context, args, message_id)
+    files = f" with {len(attachments)} attachment(s)" if attachments else ""
+    return f"sent to {_count(args, 'TO', 'CC', 'BCC')} recipient(s){files}: {message_id}"
+
+
+@activity(
+    ELEMENT,
+    "send_raw_email",
+    *CONNECTED,
+    Attr("MESSAGEFILE", doc="a file holding the MIME message (.eml)"),
+    Attr("MESSAGE", doc="the MIME message itself, e.g. %RawMessage%"),
+    Attr("FROM", doc="the sender (Source); default: the message's From header"),
+    *RECIPIENTS,
+    Attr("CONFIGURATIONSET", doc="the SES configuration set for event publishing"),
+    Attr("TAGS", doc="message tags: name=value, separated by commas or semicolons"),
+    MESSAGE_ID,
+    extension=True,
+)
+def send_raw_email(context: Context, step: Step, args: Args) -> str:
+    """Send raw email (amlses extension): a prepared MIME message, as it is (SendRawEmail)."""
+    from .. import mail
+
+    if ("MESSAGE" in args.given) == ("MESSAGEFILE" in args.given):
+        raise StepError("give the message as MESSAGEFILE (a file) or MESSAGE (text), not both")
+    if "MESSAGEFILE" in args.given:
+        message = _read_bytes(context, _text(args, "MESSAGEFILE"), "MESSAGEFILE file")
+    else:  # text from an attribute has LF line ends; mail wants CRLF
+        message = re.sub(r"\r?\n", "\r\n", _text(args, "MESSAGE")).encode("utf-8")
+    destinations = [_text(args, name) for name in ("TO", "CC", "BCC") if _text(args, name)]
+    message_id = mail.send_raw_email(
+        session_for(context, args),
+        message,
+        sender=_text(args, "FROM") or None,
+        destinations=destinations,
+        configuration_set=_text(args, "CONFIGURATIONSET") or None,
+        tags=_text(args, "TAGS") or None,
+        sleep=context.options.sleep,
+    )
+    _store_id(context, args, message_id)
+    return f"raw message of {len(message):,} bytes sent: {message_id}"
+
+
+@activity(
+    ELEMENT,
+    "send_templated_email",
+    *CONNECTED,
+    SENDER,
+    *RECIPIENTS,
+    *OPTIONS,
+    TEMPLATE,
+    TEMPLATE_DATA,
+    MESSAGE_ID,
+    extension=True,
+)
+def send_templated_email(context: Context, step: Step, args: Args) -> str:
+    """Send templated email (amlses extension): a stored template to one destination."""
+    from .. import mail
+
+    message_id = mail.send_templated_email(
+        session_for(context, args),
+        template=_text(args, "TEMPLATE"),
+        template_data=_text(args, "TEMPLATEDATA"),
+        sleep=context.options.sleep,
+        **_envelope(args),
+    )
+    _store_id(context, args, message_id)
+    recipients = _count(args, "TO", "CC", "BCC")
+    return f"template {_text(args, 'TEMPLATE')} sent to {recipients} recipient(s): {message_id}"
+
+
+@activity(
+    ELEMENT,
+    "send_bulk_email",
+    *CONNECTED,
+    SENDER,
+    *OPTIONS,
+    Attr("DATASET", NAME, doc="the rows: a dataset an earlier step produced"),
+    Attr("CSVFILE", doc="the rows: a CSV file with a header line (instead of DATASET)"),
+    Attr("TOFIELD", default="To", doc="the field holding each row's recipient(s)"),
+    Attr("DATAFIELDS", doc="fields that become template data (default: every field)"),
+    Attr("TEMPLATE", doc="an SES template: SendBulkTemplatedEmail, 50 rows a call"),
+    Attr("DEFAULTTEMPLATEDATA", doc="JSON object of values for fields a row lacks"),
+    *BODY,
+    Attr("MAXSENDRATE", NUMBER, minimum=1, doc="recipients a second (default: GetSendQuota)"),
+    Attr("RESULTDATASET", NAME, required=True, aliases=("RESULTDATSET",), doc="one row each"),
+    extension=True,
+)
+def send_bulk_email(context: Context, step: Step, args: Args) -> str:
+    """Send bulk email (amlses extension): one message per row, paced to MaxSendRate."""
+    from .. import mail
+
+    rows = _bulk_rows(context, args)
+    template = _text(args, "TEMPLATE") or None
+    content: dict[str, Any] = {}
+    if template is None:
+        content = {
+            "subject": _text(args, "SUBJECT"),
+            "text": _body(context, args, "TEXTBODY"),
+            "html": _body(context, args, "HTMLBODY"),
+            "charset": _text(args, "CHARSET") or mail.DEFAULT_CHARSET,
+        }
+    report = mail.send_bulk_email(
+        session_for(context, args),
+        rows,
+        sender=_text(args, "FROM"),
+        template=template,
+        default_template_data=_text(args, "DEFAULTTEMPLATEDATA") or None,
+        reply_to=_text(args, "REPLYTO"),
+        return_path=_text(args, "RETURNPATH") or None,
+        configuration_set=_text(args, "CONFIGURATIONSET") or None,
+        tags=_text(args, "TAGS") or None,
+        max_send_rate=args["MAXSENDRATE"],
+        clock=context.options.clock,
+        sleep=context.options.sleep,
+        **content,
+    )
+    name = str(args["RESULTDATASET"])
+    context.store_dataset(step, Dataset(name, mail.Delivery._fields, report.deliveries))
+    for warning in report.warnings:
+        context.reporter.message(warning, "warning")
+    failed = len(report.failed)
+    pace = "unpaced" if report.rate == float("inf") else f"at {report.rate:g}/s"
+    outcome = f"{report.sent} of {len(report.deliveries)} sent {pace} in {report.seconds:.1f} s"
+    return outcome + (f", {failed} failed" if failed else "") + f" -> {name}"
+
+
+def _bulk_rows(context: Context, args: Args) -> list[BulkRecipient]:
+    """The rows to send: a dataset or a CSV file, with the To field and the data fields."""
+    from ..mail import BulkRecipient
+
+    if ("DATASET" in args.given) == ("CSVFILE" in args.given):
+        raise StepError(
+            "give the rows as DATASET (a dataset from an earlier step) or CSVFILE (a CSV file "
+            "with a header line), one of the two"
+        )
+    if "DATASET" in args.given:
+        columns, rows, where = _dataset_rows(context, str(args["DATASET"]))
+    else:
+        columns, rows, where = _csv_rows(context, _text(args, "CSVFILE"))
+    to_field = _field(columns, _text(args, "TOFIELD") or "To", where, "TOFIELD")
+    wanted = _text(args, "DATAFIELDS")
+    fields = [_field(columns, f.strip(), where, "DATAFIELDS") for f in re.split(r"[,;]", wanted)]
+    fields = [f for f in fields if f] if wanted.strip() else list(columns)
+    index = {column: i for i, column in enumerate(columns)}
+    return [
+        BulkRecipient(
+            number,
+            to_text(row[index[to_field]]),
+            {f: to_text(row[index[f]]) for f in fields},
+        )
+        for number, row in enumerate(rows, start=1)
+    ]
+
+
+def _dataset_rows(context: Context, name: str) -> tuple[tuple[str, ...], list[Any], str]:
+    dataset = context.datasets.get(name.lower())
+    if dataset is None:
+        known = ", ".join(sorted(d.name for d in context.datasets.values())) or "none yet"
+        raise StepError(f'dataset "{name}" does not exist (datasets so far: {known})')
+    return dataset.columns, list(dataset.rows), f"dataset {dataset.name}"
+
+
+def _csv_rows(context: Context, file_name: str) -> tuple[tuple[str, ...], list[Any], str]:
+    """A CSV file's header and rows; the delimiter is ``,``, ``;`` or tab, from the header."""
+    text = _read_text(context, file_name, "CSVFILE file")
+    header = text.splitlines()[0] if text.strip() else ""
+    delimiter = max(",;\t", key=header.count)
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    columns = tuple(cell.strip() for cell in next(reader, []))
+    if not any(columns):
+        raise StepError(f"the CSV file {_path(context, file_name)} has no header line")
+    rows = [row + [""] * (len(columns) - len(row)) for row in reader if any(c.strip() for c in row)]
+    return columns, rows, f"CSV file {_path(context, file_name)}"
+
+
+def _field(columns: tuple[str, ...], wanted: str, where: str, attribute: str) -> str:
+    """The column called ``wanted`` (any case), or a StepError listing the columns."""
+    if not wanted:
+        return ""
+    for column in columns:
+        if column.lower() == wanted.lower():
+            return column
+    raise StepError(
+        f'{attribute}: "{wanted}" is not a field of {where} (fields: {", ".join(columns)})'
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Templates
+
+
+@activity(ELEMENT, "create_template", *CONNECTED, TEMPLATE, *TEMPLATE_BODY, extension=True)
+def create_template(context: Context, step: Step, args: Args) -> str:
+    """Create template (amlses extension): an SES template with {{name}} placeholders."""
+    from .. import mail
+
+    name = _text(args, "TEMPLATE")
+    mail.create_template(
+        session_for(context, args),
+        name,
+        subject=_text(args, "SUBJECT"),
+        text=_body(context, args, "TEXTBODY"),
+        html=_body(context, args, "HTMLBODY"),
+    )
+    return f"template {name} created"
+
+
+@activity(ELEMENT, "update_template", *CONNECTED, TEMPLATE, *TEMPLATE_BODY, extension=True)
+def update_template(context: Context, step: Step, args: Args) -> str:
+    """Update template (amlses extension): replace a template's subject and bodies."""
+    from .. import mail
+
+    name = _text(args, "TEMPLATE")
+    mail.update_template(
+        session_for(context, args),
+        name,
+        subject=_text(args, "SUBJECT"),
+        text=_body(context, args, "TEXTBODY"),
+        html=_body(context, args, "HTMLBODY"),
+    )
+    return f"template {name} updated"
+
+
+@activity(ELEMENT, "delete_template", *CONNECTED, TEMPLATE, extension=True)
+def delete_template(context: Context, step: Step, args: Args) -> str:
+    """Delete template (amlses extension): absent templates succeed, as in SES."""
+    from .. import mail
+
+    name = _text(args, "TEMPLATE")
+    existed = mail.delete_template(session_for(context, args), name)
+    return f"template {name} deleted" if existed else f"template {name} did not exist"
+
+
+@activity(
+    ELEMENT,
+    "list_templates",
+    *CONNECTED,
+    Attr("RESULTDATASET", NAME, required=True, aliases=("RESULTDATSET",)),
+    extension=True,
+)
+def list_templates(context: Context, step: Step, args: Args) -> str:
+    """List templates (amlses extension): every template's name and creation time."""
+    from .. import mail
+
+    templates = mail.list_templates(session_for(context, args))
+    dataset = Dataset(str(args["RESULTDATASET"]), mail.TemplateInfo._fields, templates)
+    context.store_dataset(step, dataset)
+    return f"{len(dataset)} templates -> {dataset.name}"
+
+
+@activity(
+    ELEMENT,
+    "get_template",
+    *CONNECTED,
+    TEMPLATE,
+    Attr("RESULTDATASET", NAME, required=True, aliases=("RESULTDATSET",)),
+    extension=True,
+)
+def get_template(context: Context, step: Step, args: Args) -> str:
+    """Get template (amlses extension): one row of Name, Subject, TextPart, HtmlPart."""
+    from .. import mail
+
+    found = mail.get_template(session_for(context, args), _text(args, "TEMPLATE"))
+    columns = ("Name", "Subject", "TextPart", "HtmlPart")
+    row = (found.name, found.subject, found.text, found.html)
+    context.store_dataset(step, Dataset(str(args["RESULTDATASET"]), columns, [row]))
+    return f"template {found.name} -> {args['RESULTDATASET']}"
+
+
+@activity(
+    ELEMENT,
+    "test_render_template",
+    *CONNECTED,
+    TEMPLATE,
+    TEMPLATE_DATA,
+    Attr("RESULTVARIABLE", NAME, doc="receives the rendered MIME message"),
+    extension=True,
+)
+def test_render_template(context: Context, step: Step, args: Args) -> str:
+    """Test render template (amlses extension): the message SES would send, as MIME text."""
+    from email.parser import Parser
+
+    from .. import mail
+
+    rendered = mail.test_render_template(
+        session_for(context, args), _text(args, "TEMPLATE"), _text(args, "TEMPLATEDATA")
+    )
+    if args["RESULTVARIABLE"]:
+        context.set_variable(str(args["RESULTVARIABLE"]), rendered, create=True)
+    subject = Parser().parsestr(rendered, headersonly=True).get("Subject", "")
+    return f'rendered: subject "{subject}"'
