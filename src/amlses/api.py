@@ -12,14 +12,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .actions.ses import resolve_automate_secrets
 from .check import check_task
 from .datasets import Dataset
 from .errors import AmlError, AmlSyntaxError, Problem, TaskError, UsageError
 from .expressions import Value
-from .nodes import Task
+from .nodes import Block, Step, Task
 from .parser import parse_with_problems
-from .redact import Redactor, is_secret_attribute
+from .redact import Redactor, is_secret_attribute, redacted_logging
 from .runtime import Context, Reporter, RunOptions, StopTask
+from .vault import reveal_task
 
 if TYPE_CHECKING:
     from .ses import ClientCache
@@ -57,9 +59,19 @@ def parse_file(path: str | Path) -> Task:
     return parse(load(path), str(path))
 
 
-def check(text: str, name: str = "<task>", variables: Iterable[str] = ()) -> list[Problem]:
-    """Every problem of a task, syntax and static, errors and warnings; no network."""
+def check(
+    text: str,
+    name: str = "<task>",
+    variables: Iterable[str] = (),
+    redactor: Redactor | None = None,
+) -> list[Problem]:
+    """Every problem of a task, syntax and static, errors and warnings; no network.
+
+    With a ``redactor``, the task's literal secrets are registered, for masking the problems.
+    """
     task, problems = parse_with_problems(text, name)
+    if redactor is not None:
+        register_secrets(task, redactor)
     if any(p.severity == "error" for p in problems):
         return problems
     return problems + check_task(task, variables)
@@ -81,9 +93,17 @@ class RunResult:
         return self.error is None and self.status == "success"
 
 
-def prepare(text: str, name: str, variables: Iterable[str] = ()) -> tuple[Task, list[Problem]]:
-    """Parse and check; raise :class:`TaskError` when the task must not run."""
+def prepare(
+    text: str, name: str, variables: Iterable[str] = (), redactor: Redactor | None = None
+) -> tuple[Task, list[Problem]]:
+    """Parse and check; raise :class:`TaskError` when the task must not run.
+
+    With a ``redactor``, the task's literal secrets are registered first, so that even the
+    errors of a task that never runs are masked when rendered through it.
+    """
     task, problems = parse_with_problems(text, name)
+    if redactor is not None:
+        register_secrets(task, redactor)
     if problems:
         raise AmlSyntaxError(problems)
     problems = check_task(task, variables)
@@ -105,17 +125,24 @@ def run(
 
     Raises :class:`TaskError` (or :class:`AmlSyntaxError`) when the task is invalid: nothing
     has run then.  Pass a ``cache`` to reuse boto3 clients across runs (benchmarks, services).
+    ``amlses:v1:`` tokens are decrypted with ``options.vault`` before the first step; the
+    run's secrets are masked in the returned errors and in log records while it runs.
     """
     options = options or RunOptions()
     redactor = redactor or Redactor()
-    task, warnings = prepare(text, name, options.variables)
-    register_secrets(task, redactor)
+    task, warnings = prepare(text, name, options.variables, redactor)
     context = Context(task, options=options, reporter=reporter, redactor=redactor, cache=cache)
-    for warning in warnings:
-        context.reporter.message(warning.render(), "problem")
     result = RunResult("success", warnings=warnings)
     try:
-        context.runner.run()
+        # Every amlses:v1: token is decrypted before the first step: a bad one fails the run
+        # at its attribute, before any step (and so any request) has run.  Before the
+        # warnings too, whose source lines must be masked with the decrypted values known.
+        reveal_task(task, options.vault, redactor)
+        resolve_automate_secrets(context)
+        for warning in (w for w in warnings if w.severity == "warning"):  # notes are for check
+            context.reporter.message(warning.render(), "problem")
+        with redacted_logging(redactor):
+            context.runner.run()
     except StopTask as stop:
         result.status = stop.status
         result.error = stop.error
@@ -127,15 +154,37 @@ def run(
     result.variables = {v.name: v.value for v in context.variables.values()}
     result.datasets = {d.name: d for d in context.datasets.values()}
     result.failed_steps = context.failed_steps
+    for failure in (result.error, *result.failed_steps):
+        if failure is not None:
+            _mask_error(failure, redactor)
     return result
 
 
+def _mask_error(error: AmlError, redactor: Redactor) -> None:
+    """Mask the run's secrets in an error's text: callers log errors as they are, and a
+    message may hold a value the caller never saw in clear (a decrypted token, a secret
+    resolved from a profile)."""
+    error.message = redactor(error.message)
+    error.args = (error.message,)
+    if error.source_line is not None:
+        error.source_line = redactor(error.source_line)
+
+
 def register_secrets(task: Task, redactor: Redactor) -> None:
-    """Register every literal secret attribute value of ``task`` before anything runs."""
-    for step in task.walk():
+    """Register every literal secret attribute value of ``task`` before anything runs.
+
+    Walks with an explicit stack rather than :meth:`Task.walk`: it also runs on the task the
+    parser recovered from a file it refused, which may nest blocks thousands deep.
+    """
+    pending: list[Step] = list(task.body)
+    while pending:
+        step = pending.pop()
         for attribute in step.attributes:
             if is_secret_attribute(attribute.name):
                 redactor.add(attribute.value)
+        if isinstance(step, Block):
+            pending.extend(step.body)
+            pending.extend(step.orelse or ())
 
 
 def run_file(path: str | Path, **kwargs: object) -> RunResult:

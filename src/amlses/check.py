@@ -23,7 +23,21 @@ SYSTEM_NAMES = frozenset({"amerror", "amtrigger", "amtask"})
 #: attributes that name (rather than read) a dataset a step produces
 DATASET_OUTPUTS = ("RESULTDATASET", "STATISTICSDATASET")
 #: attributes that name a variable a step writes
-VARIABLE_OUTPUTS = ("RESULTVARIABLE", "NAME", "VARIABLENAME")
+VARIABLE_OUTPUTS = ("RESULTVARIABLE", "NAME", "VARIABLENAME", "FOUNDTEXTVARIABLE", "INDEXVARIABLE")
+#: Automate steps amlses knows but cannot run, by (element, activity or None for any): why
+UNSUPPORTED = {
+    ("AMSHOWDIALOG", "input"): "needs a desktop",
+    ("AMSHOWDIALOG", "custom"): "needs a desktop",
+    ("AMINPUTBOX", None): "needs a desktop",
+    ("AMLOOP", "windows"): "needs a desktop",
+    ("AMLOOP", "processes"): "needs a desktop",
+    ("AMIF", "window_exists"): "needs a desktop",
+    ("AMIF", "pixel_exists"): "needs a desktop",
+    ("AMIF", "process_running"): "needs a desktop",
+    ("AMWAIT", "pixel"): "needs a desktop",
+    ("AMSCRIPT", None): "runs Automate's BASIC script engine",
+    ("AMTASK", "trigger"): "needs an Automate server",
+}
 
 
 class Checker:
@@ -80,6 +94,25 @@ class Checker:
                         step,
                     )
 
+    def note_extensions(self, step: Step, spec: Activity) -> None:
+        """Say where a task uses amlses extensions: it will not run in Automate as written."""
+        if spec.extension:
+            self.problem(
+                f"{spec.name or step.name} is an amlses extension: Automate cannot run this step",
+                step.position,
+                step,
+                severity="note",
+            )
+        for attribute in step.attributes:
+            attr = spec.attr(attribute.name)
+            if attr is not None and attr.extension and not spec.extension:
+                self.problem(
+                    f"{attr.name} is an amlses extension: Automate does not know this attribute",
+                    attribute.where,
+                    step,
+                    severity="note",
+                )
+
     def check_policy(self, step: Step) -> None:
         """Malformed error-handling attributes (AM_RETRY, AM_ONERROR, …), and unavailable ones."""
         values = {name: step.value(name) for name in POLICY_ATTRIBUTES if step.get(name)}
@@ -101,23 +134,24 @@ class Checker:
     def visit(self, steps: Iterable[Step], loops: int) -> None:
         for step in steps:
             spec = self.visit_step(step, loops)
+            if spec is not None:  # before a body: a loop's RESULTVARIABLE is read inside it
+                self.record_outputs(step, spec)
             if isinstance(step, Block):
                 inner = loops + (1 if step.name == "AMLOOP" else 0)
                 self.visit(step.body, inner)
                 if step.orelse is not None:
                     self.visit(step.orelse, inner)
-            if spec is not None:
-                self.record_outputs(step, spec)
 
     def visit_step(self, step: Step, loops: int) -> Activity | None:
         try:
             spec = actions.find(step)
         except actions.UnknownStep as exc:
-            self.problem(str(exc), step.position, None)
+            self.problem(self.unsupported(step) or str(exc), step.position, None)
             return None
         element = actions.ELEMENTS[step.name]
         self.check_attributes(step, spec, element)
         self.check_policy(step)
+        self.note_extensions(step, spec)
         if spec.handler is actions.core.loop_break and loops == 0:
             self.problem(
                 "break outside a loop: it must stand inside an <AMLOOP>", step.position, step
@@ -163,7 +197,9 @@ class Checker:
         if attr.required and not value.strip():
             self.problem(f"the required attribute {attr.name} is empty", attribute.position, step)
         kind = "condition" if attr.kind == RAW else "text"
-        complex_mode = step.value("USECOMPLEXUI").strip().lower() in ("yes", "true", "1")
+        complex_mode = step.name == "AMLOOP" or (  # a loop EXPRESSION is always full BASIC
+            step.value("USECOMPLEXUI").strip().lower() in ("yes", "true", "1")
+        )
         for message, offset in expression_problems(value, kind=kind, complex=complex_mode):
             self.problem(message, attribute.position.shifted(value, offset), step)
         for name, offset in references(value, kind=kind, complex=complex_mode):
@@ -183,6 +219,13 @@ class Checker:
     def is_known(self, name: str) -> bool:
         lowered = name.lower()
         return lowered in self.names or lowered.partition(".")[0] in self.names
+
+    def unsupported(self, step: Step) -> str | None:
+        """Why a step amlses knows of cannot run here (rather than "unknown element"), or None."""
+        reason = UNSUPPORTED.get((step.name, step.activity)) or UNSUPPORTED.get((step.name, None))
+        if reason is None:
+            return None
+        return f"{step.label} {reason} and is not supported by amlses"
 
     def record_outputs(self, step: Step, spec: Activity) -> None:
         """Remember the datasets and variables this step creates, for later references."""

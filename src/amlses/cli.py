@@ -9,6 +9,7 @@ the commands, so ``amlses --help`` and ``amlses check`` start fast.
 from __future__ import annotations
 
 import sys
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
@@ -16,7 +17,11 @@ import click
 from .errors import EXIT_INVALID, EXIT_OK, EXIT_TASK_FAILED, AmlError, UsageError
 
 if TYPE_CHECKING:
+    from .emulator import OutboxMessage
     from .redact import Redactor
+
+
+SEVERITIES = ("error", "warning", "note")
 
 
 def _fail(error: BaseException, redactor: Redactor | None = None) -> NoReturn:
@@ -54,6 +59,11 @@ def cli() -> None:
     amlses run TASK.aml --local          try a task on the built-in SES emulator
     amlses run TASK.aml                  run it against real SES (AWS credentials)
     amlses check TASK.aml                find every problem, without any network call
+    amlses key init; amlses encrypt      encrypt a secret to paste into a task
+
+    Sending mail (<AMAWSSES> send_email, send_raw_email, send_templated_email,
+    send_bulk_email and the *_template activities) is an amlses extension: Automate's
+    SES action cannot send.  See the README, "Sending mail (amlses extensions)".
     """
 
 
@@ -71,6 +81,12 @@ def cli() -> None:
     metavar="FILE",
     type=click.Path(dir_okay=False),
     help="With --local: JSON file of identities to create first.",
+)
+@click.option(
+    "--outbox",
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="With --local: write the messages the emulator accepted to FILE as JSON.",
 )
 @click.option(
     "--var",
@@ -94,6 +110,16 @@ def cli() -> None:
     help="Print the result as JSON (status, failed "
     "steps, final variables and datasets; secrets masked) instead of step lines.",
 )
+@click.option(
+    "--profile",
+    metavar="NAME",
+    help="AWS profile for steps with no ACCESSKEY (default: AWS_PROFILE, else the default chain).",
+)
+@click.option(
+    "--debug",
+    is_flag=True,
+    help="Print botocore's wire traffic on stderr (secrets and signatures masked).",
+)
 def run(**settings: Any) -> None:
     """Run TASK: one line per executed step, a table per dataset produced."""
     from .redact import Redactor
@@ -111,20 +137,25 @@ def _run(settings: dict[str, Any], redactor: Redactor) -> None:
     """The body of ``run``; ``settings`` holds every option by its parameter name."""
     from . import api
     from .output import HumanReporter, RecordingReporter, failure_summary, result_json
+    from .redact import debug_logging
     from .runtime import RunOptions
 
     task: str = settings["task"]
     quiet = bool(settings["quiet"] or settings["as_json"])
     if settings["fixture"] and not settings["local"]:
         raise UsageError("--fixture seeds the local emulator: use it with --local")
+    if settings["outbox"] and not settings["local"]:
+        raise UsageError("--outbox writes what the local emulator accepted: use it with --local")
     text = api.load(task)
     options = RunOptions(
         endpoint_url=settings["endpoint_url"],
         variables=dict(_parse_vars(settings["variables"])),
         max_iterations=settings["max_iterations"],
+        profile=settings["profile"],
     )
     reporter = RecordingReporter(HumanReporter(sys.stdout, sys.stderr, redactor, quiet=quiet))
-    api.prepare(text, task, options.variables)  # refuse an invalid task before the emulator starts
+    # refuse an invalid task before the emulator starts (its secrets masked in the errors)
+    api.prepare(text, task, options.variables, redactor)
     emulator = None
     if settings["local"]:
         from .emulator import LocalEmulator
@@ -136,8 +167,14 @@ def _run(settings: dict[str, Any], redactor: Redactor) -> None:
         options.force_endpoint_url = emulator.endpoint_url
         if not quiet:
             click.echo(f"local SES emulator at {emulator.endpoint_url}", err=True)
+    debug: AbstractContextManager[object] = (
+        debug_logging(sys.stderr, redactor) if settings["debug"] else nullcontext()
+    )
     try:
-        result = api.run(text, task, options=options, reporter=reporter, redactor=redactor)
+        with debug:
+            result = api.run(text, task, options=options, reporter=reporter, redactor=redactor)
+        if emulator is not None:
+            _report_outbox(emulator.outbox(), settings["outbox"], quiet, redactor)
     finally:
         if emulator is not None:
             emulator.stop()
@@ -155,6 +192,30 @@ def _run(settings: dict[str, Any], redactor: Redactor) -> None:
     sys.exit(EXIT_OK)
 
 
+def _report_outbox(
+    messages: list[OutboxMessage], path: str | None, quiet: bool, redactor: Redactor
+) -> None:
+    """After a --local run: the outbox as JSON in ``path`` (``--outbox``), and a summary."""
+    import json
+    from pathlib import Path
+
+    if path:
+        text = json.dumps([m.to_dict() for m in messages], indent=2, ensure_ascii=False)
+        try:
+            Path(path).write_text(redactor(text) + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"--outbox {path}: cannot write the file: {exc.strerror}") from exc
+    if quiet:
+        return
+    click.echo(f"outbox: {len(messages)} message(s) accepted by the local emulator")
+    for message in messages:
+        recipients = list(message.recipients)
+        shown = ", ".join(recipients[:3]) + (f" +{len(recipients) - 3}" if recipients[3:] else "")
+        subject = message.subject or f"[template {message.template}]"
+        line = f"  {message.message_id}  {message.sender} -> {shown}: {subject}"
+        click.echo(redactor(line))
+
+
 @cli.command()
 @click.argument("task", type=click.Path(dir_okay=False))
 @click.option(
@@ -167,20 +228,158 @@ def _run(settings: dict[str, Any], redactor: Redactor) -> None:
 def check(task: str, variables: tuple[str, ...]) -> None:
     """Check TASK without running it: syntax, elements, activities, attributes, sessions."""
     from . import api
+    from .redact import Redactor
 
+    redactor = Redactor()
     try:
         text = api.load(task)
-        problems = api.check(text, task, _parse_vars(variables))
+        problems = api.check(text, task, _parse_vars(variables), redactor)
+    except AmlError as error:
+        _fail(error, redactor)
+    counts = {kind: sum(1 for p in problems if p.severity == kind) for kind in SEVERITIES}
+    for problem in problems:
+        click.echo(redactor(problem.render()), err=True)
+    tally = ", ".join(f"{n} {kind}(s)" for kind, n in counts.items() if n and kind != "error")
+    if counts["error"]:
+        click.echo(
+            f"{task}: {counts['error']} error(s)" + (f", {tally}" if tally else ""), err=True
+        )
+        sys.exit(EXIT_INVALID)
+    click.echo(f"{task}: ok" + (f" ({tally})" if tally else ""))
+
+
+# --------------------------------------------------------------------------------------------
+# Secrets at rest: amlses encrypt | decrypt | key (see amlses.vault)
+
+_SECRET_ATTRIBUTES = ("SECRETKEY", "PROXYPWD", "SESSIONTOKEN")
+
+
+def _stdin_is_terminal() -> bool:
+    return click.get_text_stream("stdin").isatty()
+
+
+def _read_secret(prompt: str) -> str:
+    """A secret from a prompt that does not echo (asked twice), or from piped standard input.
+
+    One trailing newline of piped input is dropped (``echo secret |`` adds it); nothing else
+    is touched, since spaces may be part of a password.
+    """
+    if _stdin_is_terminal():
+        value = click.prompt(prompt, hide_input=True, confirmation_prompt=True, err=True)
+    else:
+        value = click.get_text_stream("stdin").read()
+        value = value[:-2] if value.endswith("\r\n") else value.removesuffix("\n")
+    if not value:
+        raise UsageError("nothing to encrypt: the secret is empty")
+    return str(value)
+
+
+@cli.command()
+@click.option(
+    "--as",
+    "attribute",
+    type=click.Choice(_SECRET_ATTRIBUTES, case_sensitive=False),
+    help='Print ATTRIBUTE="token", ready to paste into a step.',
+)
+def encrypt(attribute: str | None) -> None:
+    """Encrypt a secret for a task: prints an amlses:v1: token.
+
+    Paste the token as SECRETKEY, PROXYPWD or SESSIONTOKEN; `amlses run` decrypts it before
+    the first step.  The secret is read from a prompt that does not echo, or from standard
+    input when that is not a terminal.  The key comes from AMLSES_KEY, the key file or the OS
+    keyring: create one with `amlses key init`.
+    """
+    from .vault import Vault
+
+    try:
+        token = Vault().encrypt(_read_secret("Secret to encrypt"))
     except AmlError as error:
         _fail(error)
-    errors = sum(1 for p in problems if p.severity == "error")
-    warnings = len(problems) - errors
-    for problem in problems:
-        click.echo(problem.render(), err=True)
-    if errors:
-        click.echo(f"{task}: {errors} error(s), {warnings} warning(s)", err=True)
-        sys.exit(EXIT_INVALID)
-    click.echo(f"{task}: ok" + (f" ({warnings} warning(s))" if warnings else ""))
+    click.echo(f'{attribute.upper()}="{token}"' if attribute else token)
+
+
+@cli.command()
+@click.argument("token", required=False)
+@click.option(
+    "--i-know-this-prints-the-secret",
+    "confirmed",
+    is_flag=True,
+    help="Required: decrypt prints the secret in clear text.",
+)
+def decrypt(token: str | None, confirmed: bool) -> None:
+    """Print the secret inside an amlses:v1: TOKEN (or one read from standard input).
+
+    For moving a secret to another key or another tool; the secret goes to stdout only,
+    never to a log.  Refused without --i-know-this-prints-the-secret.
+    """
+    from .vault import decrypt as decrypt_token
+    from .vault import is_token, load_key
+
+    try:
+        if not confirmed:
+            raise UsageError(
+                "decrypt prints the secret in clear text; if that is what you want, pass "
+                "--i-know-this-prints-the-secret"
+            )
+        value = (token or click.get_text_stream("stdin").read()).strip()
+        if not is_token(value):
+            raise UsageError("give an amlses:v1: token, as `amlses encrypt` prints it")
+        secret = decrypt_token(value, load_key())
+    except AmlError as error:
+        _fail(error)
+    click.echo(secret)
+
+
+@cli.group()
+def key() -> None:
+    """The key that encrypts secrets: AMLSES_KEY, else the key file, else the OS keyring."""
+
+
+@key.command("init")
+@click.option(
+    "--keyring", "in_keyring", is_flag=True, help="Store the key in the OS keyring, not a file."
+)
+@click.option("--force", is_flag=True, help="Replace an existing key (old tokens become unusable).")
+def key_init(in_keyring: bool, force: bool) -> None:
+    """Create a new random key: a file readable only by you (AMLSES_KEY_FILE, else
+    amlses/key in your config directory), or an entry in the OS keyring."""
+    import os
+
+    from .vault import KEY_ENV, init_key_file, key_file_path, store_key_in_keyring
+
+    try:
+        if in_keyring:
+            where = f"the OS keyring ({store_key_in_keyring(force=force)})"
+            shadowed = key_file_path().exists()
+        else:
+            where = f"{init_key_file(force=force)} (mode 0600)"
+            shadowed = False
+    except AmlError as error:
+        _fail(error)
+    click.echo(f"created a new amlses key in {where}")
+    click.echo(
+        "Keep a copy somewhere safe: tokens made with this key cannot be decrypted without it.",
+        err=True,
+    )
+    if os.environ.get(KEY_ENV):
+        click.echo(f"warning: {KEY_ENV} is set and is used instead of this key.", err=True)
+    elif shadowed:
+        click.echo(f"warning: the key file {key_file_path()} is used instead.", err=True)
+
+
+@key.command("status")
+def key_status() -> None:
+    """Say where the key comes from (never the key itself); exit 1 when there is none."""
+    from .vault import find_key, key_file_path
+
+    try:
+        found = find_key()
+    except AmlError as error:
+        _fail(error)
+    if found is None:
+        click.echo(f"no amlses key (looked in AMLSES_KEY, {key_file_path()}, the OS keyring)")
+        sys.exit(EXIT_TASK_FAILED)
+    click.echo(f"key from {found.source}")
 
 
 def main() -> None:

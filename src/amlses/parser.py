@@ -259,6 +259,8 @@ class Parser:
             if ref.startswith("#"):
                 try:
                     code = int(ref[2:], 16) if ref[1:2] in "xX" and len(ref) > 1 else int(ref[1:])
+                    if not _is_xml_char(code):  # e.g. &#xD800;: no UTF-8 request could carry it
+                        raise ValueError(code)
                     out.append(chr(code))
                 except (ValueError, OverflowError):
                     self.fail(f"&{ref}; is not a valid character reference", start + match.start())
@@ -385,6 +387,17 @@ class Parser:
 
     def _offset_of(self, position: Position) -> int:
         return self._line_starts[position.line - 1] + position.column - 1
+
+
+def _is_xml_char(code: int) -> bool:
+    """Whether XML allows character ``code`` (its ``Char`` production): no NUL or other C0
+    control but tab and newlines, no lone surrogate, nothing beyond U+10FFFF."""
+    return (
+        code in (0x9, 0xA, 0xD)
+        or 0x20 <= code <= 0xD7FF
+        or 0xE000 <= code <= 0xFFFD
+        or 0x10000 <= code <= 0x10FFFF
+    )
 
 
 def _with_text(step: Step, text: str | None) -> Step:

@@ -26,6 +26,7 @@ from .onerror import UNAVAILABLE, ErrorPolicy, policy_of
 from .redact import Redactor
 from .sessions import Sessions
 from .source import Position
+from .vault import Vault
 
 if TYPE_CHECKING:
     from .ses import ClientCache
@@ -89,6 +90,10 @@ class RunOptions:
     max_iterations: int = DEFAULT_MAX_ITERATIONS
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.perf_counter
+    #: the AWS profile for steps that name no ACCESSKEY (``amlses run --profile``)
+    profile: str | None = None
+    #: decrypts ``amlses:v1:`` tokens; its key is looked up only when a task holds one
+    vault: Vault = field(default_factory=Vault)
 
 
 class BreakLoop(Exception):  # noqa: N818 (a control-flow signal, not an error)

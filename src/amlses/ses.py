@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -134,6 +134,11 @@ class Connection:
     proxy_port: int | None = None
     proxy_user: str = ""
     proxy_password: str = field(default="", repr=False)
+    #: the AWS profile to use: its settings, and its credentials when ``access_key`` is empty
+    profile: str | None = None
+    #: a role to assume with STS (credentials refreshed before they expire), and its external id
+    role_arn: str = ""
+    external_id: str = ""
 
     def __post_init__(self) -> None:
         # Normalise "" to None so that "not given" has one spelling in the cache key.
@@ -141,6 +146,8 @@ class Connection:
             object.__setattr__(self, "endpoint_url", None)
         if not self.region:
             object.__setattr__(self, "region", None)
+        if not self.profile:
+            object.__setattr__(self, "profile", None)
         host, port = _split_proxy_host(self.proxy_host.strip(), self.proxy_port)
         object.__setattr__(self, "proxy_host", host)
         object.__setattr__(self, "proxy_port", port)
@@ -164,6 +171,7 @@ class Connection:
                 f"The number of retries must be 0 or more, not {self.max_error_retry}."
             )
         _validate_proxy(self)
+        _validate_credentials(self)
 
     @property
     def user_agent_extra(self) -> str:
@@ -247,7 +255,36 @@ def _validate_proxy(connection: Connection) -> None:
     if is_automate_ciphertext(connection.proxy_password):
         raise SessionError(
             "The proxy password is in Automate's encrypted form (AM…aME), which only "
-            "Automate can decrypt; give the plain password instead."
+            "Automate can decrypt; give the plain password, or an amlses token made with "
+            "`amlses encrypt`, instead."
+        )
+    # botocore builds the Proxy-Authorization header with .encode("ascii") and would fail
+    # with a UnicodeEncodeError deep inside the first request.  Values are not echoed.
+    for what, value in (("user", connection.proxy_user), ("password", connection.proxy_password)):
+        if not value.isascii():
+            raise SessionError(
+                f"The proxy {what} contains non-ASCII characters, which botocore cannot send "
+                "in the Proxy-Authorization header; use an ASCII-only proxy account."
+            )
+
+
+# An IAM role ARN: arn:<partition>:iam::<account>:role/<path/name> (spec §4, ROLEARN extension).
+_ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]+")
+
+
+def _validate_credentials(connection: Connection) -> None:
+    """A session token needs the key it belongs to; a role must look like a role ARN."""
+    if connection.session_token and not connection.access_key:
+        raise SessionError(
+            "A session token was given without an access key; temporary credentials are "
+            "an access key, a secret key and a session token together."
+        )
+    if connection.external_id and not connection.role_arn:
+        raise SessionError("An external id was given without a role ARN to assume.")
+    if connection.role_arn and not _ROLE_ARN.fullmatch(connection.role_arn):
+        raise SessionError(
+            f"The role {connection.role_arn!r} is not an IAM role ARN such as "
+            "arn:aws:iam::123456789012:role/SesSender."
         )
 
 
@@ -292,9 +329,12 @@ def _resolve_credentials(access_key: str, secret: str) -> _Credentials:
         else f"No secret key was given for access key {access_key}"
     )
     raise SessionError(
-        f"{why}, and no AWS credential source knows that key. Put the plain secret key in the "
-        "task, set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or add a profile with "
-        "aws_access_key_id = " + access_key + " to ~/.aws/credentials."
+        f"{why}, and no AWS credential source knows that key. Three ways out: (1) put the "
+        "plain secret key in the task; (2) encrypt it with `amlses encrypt` and paste the "
+        "amlses:v1:… token as the secret key; (3) keep it where AWS tools find it: a profile "
+        f"with aws_access_key_id = {access_key} in ~/.aws/credentials or AWS_ACCESS_KEY_ID "
+        "and AWS_SECRET_ACCESS_KEY (both found by key id), or leave the access key empty and "
+        "select a profile with --profile NAME or AWS_PROFILE."
     )
 
 
@@ -364,9 +404,11 @@ def _translate(exc: Exception, operation: str) -> AmlError | None:
         return StepError(f"Invalid parameters for {operation}: {exc}")
     if isinstance(exc, bx.NoCredentialsError):
         return SessionError(
-            "No AWS credentials were found. Give an access key and secret key, set "
+            "No AWS credentials were found. With no access key, the AWS default chain is "
+            "searched (environment, shared credentials and config files, SSO, container and "
+            "instance roles) and found nothing. Give an access key and secret key, set "
             "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or configure a profile in "
-            "~/.aws/credentials."
+            "~/.aws/credentials and select it with --profile NAME or AWS_PROFILE."
         )
     if isinstance(exc, bx.PartialCredentialsError):
         return SessionError(
@@ -440,17 +482,27 @@ def _without_userinfo(url: str) -> str:
 class ClientCache:
     """boto3 SES clients, one per distinct :class:`Connection`, safe to share between threads.
 
-    All clients come from one boto3 session, so botocore's service model is loaded once; the
+    All clients share one botocore data loader, so the service model is loaded once; the
     credentials are passed per client.  The AWS configuration (environment and files) is read
     when a client is first built, so a cache should not outlive changes to it: tests and the
     runner make their own.  Building a client makes no request; a bad secret or profile fails
     here, before any request (spec 4.9).
+
+    Where the credentials come from: the connection's access key (its secret decrypted when it
+    is an amlses token, looked up by key id when Automate-encrypted); without one, the AWS
+    default chain of ``connection.profile`` (or ``AWS_PROFILE``).  With ``role_arn`` those
+    credentials only sign STS ``AssumeRole``; SES requests are signed with the role's
+    temporary credentials, fetched on the first request and again before they expire.
+    ``clock`` (an aware ``datetime`` source) is botocore's view of "now" for that refresh.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, clock: Callable[[], datetime] | None = None) -> None:
         self._lock = threading.Lock()
         self._clients: dict[Connection, BaseClient] = {}
-        self._sessions: tuple[boto3.session.Session, botocore.session.Session] | None = None
+        self._sessions: dict[str | None, tuple[boto3.session.Session, botocore.session.Session]]
+        self._sessions = {}
+        self._sts_clients: list[BaseClient] = []  # the clients that fetch role credentials
+        self._clock = clock
 
     def get(self, connection: Connection) -> BaseClient:
         """The SES client for ``connection``, built on first use."""
@@ -465,8 +517,9 @@ class ClientCache:
     def close(self) -> None:
         """Close every client's connection pool and forget them."""
         with self._lock:
-            clients = list(self._clients.values())
+            clients = [*self._clients.values(), *self._sts_clients]
             self._clients.clear()
+            self._sts_clients.clear()
         for client in clients:
             client.close()
 
@@ -474,34 +527,167 @@ class ClientCache:
         return len(self._clients)
 
     def _build(self, connection: Connection) -> BaseClient:
-        session, core = self._session_pair()
-        credentials: dict[str, str] = {}
-        if connection.access_key:
-            secret, token = _resolve_credentials(connection.access_key, connection.secret_key)
-            credentials = {
-                "aws_access_key_id": connection.access_key,
-                "aws_secret_access_key": secret,
-            }
-            if connection.session_token or token:
-                credentials["aws_session_token"] = connection.session_token or token
+        connection = _revealed(connection)
+        session, core = self._session_pair(connection.profile)
+        credentials = _static_credentials(connection)
+        region = _region_for(connection, core)
+        config = _client_config(connection, core)
+        if connection.role_arn:
+            sts = session.client(
+                "sts",
+                region_name=region,
+                endpoint_url=_sts_endpoint(connection),
+                config=config,
+                **credentials,
+            )
+            self._sts_clients.append(sts)
+            role = self._role_session(connection, core, _AssumeRole(sts, connection))
+            return role.create_client(
+                "ses", region_name=region, endpoint_url=connection.endpoint_url, config=config
+            )
         # botocore itself resolves AWS_ENDPOINT_URL_SES / AWS_ENDPOINT_URL when we pass None.
         return session.client(
             "ses",
-            region_name=_region_for(connection, core),
+            region_name=region,
             endpoint_url=connection.endpoint_url,
-            config=_client_config(connection, core),
+            config=config,
             **credentials,
         )
 
-    def _session_pair(self) -> tuple[boto3.session.Session, botocore.session.Session]:
-        """The boto3 session and the botocore session under it (which answers config queries)."""
-        if self._sessions is None:
+    def _session_pair(
+        self, profile: str | None = None
+    ) -> tuple[boto3.session.Session, botocore.session.Session]:
+        """The boto3 session for ``profile`` (None: the default, which honours AWS_PROFILE)
+        and the botocore session under it (which answers config queries)."""
+        pair = self._sessions.get(profile)
+        if pair is None:
             import boto3.session
             import botocore.session
 
-            core = botocore.session.get_session()
-            self._sessions = (boto3.session.Session(botocore_session=core), core)
-        return self._sessions
+            if profile is None:
+                core = botocore.session.get_session()
+            else:
+                core = self._session_for_profile(profile)
+            pair = self._sessions[profile] = (boto3.session.Session(botocore_session=core), core)
+        return pair
+
+    def _session_for_profile(self, profile: str) -> botocore.session.Session:
+        """A botocore session for a named profile, sharing the default's service models."""
+        import botocore.session
+
+        default = self._session_pair(None)[1]
+        if profile not in default.available_profiles:
+            known = ", ".join(sorted(default.available_profiles)) or "none"
+            raise SessionError(
+                f'The AWS profile "{profile}" does not exist in the AWS config or credentials '
+                f"file (profiles found: {known})."
+            )
+        core = botocore.session.Session(profile=profile)
+        core.register_component("data_loader", default.get_component("data_loader"))
+        return core
+
+    def _role_session(
+        self, connection: Connection, base: botocore.session.Session, fetch: _AssumeRole
+    ) -> botocore.session.Session:
+        """A botocore session whose only credentials are the role's, refreshed by botocore.
+
+        ``DeferredRefreshableCredentials`` calls ``fetch`` on the first request (so building
+        the client stays free of network calls) and again when fewer than 15 minutes remain,
+        so a task that runs for hours keeps signing with valid credentials.
+        """
+        import botocore.session
+        from botocore.credentials import CredentialResolver, DeferredRefreshableCredentials
+
+        options: dict[str, Any] = {} if self._clock is None else {"time_fetcher": self._clock}
+        credentials = DeferredRefreshableCredentials(fetch, "assume-role", **options)
+        core = botocore.session.Session(profile=connection.profile)
+        core.register_component("data_loader", base.get_component("data_loader"))
+        core.register_component("credential_provider", CredentialResolver([_Given(credentials)]))
+        return core
+
+
+def _static_credentials(connection: Connection) -> dict[str, str]:
+    """Explicit client credentials for a connection with an access key; none without one
+    (botocore then searches its default chain)."""
+    if not connection.access_key:
+        return {}
+    secret, token = _resolve_credentials(connection.access_key, connection.secret_key)
+    credentials = {"aws_access_key_id": connection.access_key, "aws_secret_access_key": secret}
+    if connection.session_token or token:
+        credentials["aws_session_token"] = connection.session_token or token
+    return credentials
+
+
+# Connection fields that may hold an amlses token, and how messages name them.
+_TOKEN_FIELDS: Final = {
+    "secret_key": "The secret key",
+    "session_token": "The session token",
+    "proxy_password": "The proxy password",
+}
+
+
+def _revealed(connection: Connection) -> Connection:
+    """``connection`` with its amlses tokens decrypted (Python API users may pass tokens; the
+    AML runner has decrypted them already)."""
+    from .vault import Vault, is_token
+
+    tokens = {name: getattr(connection, name) for name in _TOKEN_FIELDS}
+    tokens = {name: value for name, value in tokens.items() if is_token(value)}
+    if not tokens:
+        return connection
+    vault = Vault()
+    plain: dict[str, Any] = {
+        name: vault.reveal(value, _TOKEN_FIELDS[name]) for name, value in tokens.items()
+    }
+    return replace(connection, **plain)
+
+
+def _sts_endpoint(connection: Connection) -> str | None:
+    """Where AssumeRole goes: the connection's endpoint when it is not AWS's SES endpoint (an
+    emulator serves STS on the same URL), else botocore's choice (``AWS_ENDPOINT_URL_STS``,
+    ``AWS_ENDPOINT_URL``, the regional STS endpoint)."""
+    endpoint = connection.endpoint_url
+    if endpoint is None or region_from_endpoint(endpoint) is not None:
+        return None
+    return endpoint
+
+
+# Shown in CloudTrail as the assumed role's session name.
+_ROLE_SESSION_NAME: Final = "amlses"
+
+
+class _AssumeRole:
+    """Fetches a role's temporary credentials in the form botocore's refresh expects."""
+
+    def __init__(self, sts: BaseClient, connection: Connection) -> None:
+        self._sts = sts
+        self._params = {"RoleArn": connection.role_arn, "RoleSessionName": _ROLE_SESSION_NAME}
+        if connection.external_id:
+            self._params["ExternalId"] = connection.external_id
+
+    def __call__(self) -> dict[str, str]:
+        with translate_errors("AssumeRole"):
+            response = self._sts.assume_role(**self._params)
+        credentials = response["Credentials"]
+        return {
+            "access_key": credentials["AccessKeyId"],
+            "secret_key": credentials["SecretAccessKey"],
+            "token": credentials["SessionToken"],
+            "expiry_time": credentials["Expiration"].isoformat(),
+        }
+
+
+class _Given:
+    """A credential provider that hands out one credentials object (botocore's interface)."""
+
+    METHOD = "amlses-assume-role"
+    CANONICAL_NAME = None
+
+    def __init__(self, credentials: Any) -> None:
+        self._credentials = credentials
+
+    def load(self) -> Any:
+        return self._credentials
 
 
 def _region_for(connection: Connection, session: botocore.session.Session) -> str:
@@ -708,6 +894,76 @@ class SesSession:
             ),
             points,
         )
+
+    # -- sending mail (amlses extensions): thin delegates to amlses.mail, documented there --
+
+    def without_retries(self) -> SesSession:
+        """This session's settings with botocore's retries off, sharing the client cache.
+
+        For sends, which must not be repeated blindly: botocore would resend after a read
+        timeout or a 5xx, when SES may already have accepted the message (see amlses.mail).
+        """
+        return SesSession(replace(self.connection, max_error_retry=0), cache=self._cache)
+
+    def send_email(self, **options: Any) -> str:
+        """:func:`amlses.mail.send_email` on this session; returns the MessageId."""
+        from . import mail
+
+        return mail.send_email(self, **options)
+
+    def send_raw_email(self, message: Any, **options: Any) -> str:
+        """:func:`amlses.mail.send_raw_email` on this session; returns the MessageId."""
+        from . import mail
+
+        return mail.send_raw_email(self, message, **options)
+
+    def send_templated_email(self, **options: Any) -> str:
+        """:func:`amlses.mail.send_templated_email` on this session; returns the MessageId."""
+        from . import mail
+
+        return mail.send_templated_email(self, **options)
+
+    def send_bulk_email(self, recipients: Any, **options: Any) -> Any:
+        """:func:`amlses.mail.send_bulk_email` on this session; returns a BulkReport."""
+        from . import mail
+
+        return mail.send_bulk_email(self, recipients, **options)
+
+    def create_template(self, name: str, **options: Any) -> None:
+        """:func:`amlses.mail.create_template` on this session."""
+        from . import mail
+
+        mail.create_template(self, name, **options)
+
+    def update_template(self, name: str, **options: Any) -> None:
+        """:func:`amlses.mail.update_template` on this session."""
+        from . import mail
+
+        mail.update_template(self, name, **options)
+
+    def delete_template(self, name: str) -> bool:
+        """:func:`amlses.mail.delete_template` on this session; whether it existed."""
+        from . import mail
+
+        return mail.delete_template(self, name)
+
+    def get_template(self, name: str) -> Any:
+        """:func:`amlses.mail.get_template` on this session; a Template."""
+        from . import mail
+
+        return mail.get_template(self, name)
+
+    def list_templates(self) -> list[Any]:
+        """:func:`amlses.mail.list_templates` on this session; TemplateInfo rows."""
+        from . import mail
+
+        return list(mail.list_templates(self))
+
+    def test_render_template(self, name: str, data: Any = None) -> str:
+        """:func:`amlses.mail.test_render_template` on this session; the rendered MIME text."""
+        from . import mail
+
+        return mail.test_render_template(self, name, data)
 
     def close(self) -> None:
         """End the session; later calls raise SessionError.  The shared client stays open."""

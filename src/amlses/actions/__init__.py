@@ -101,7 +101,7 @@ def find(step: Step) -> Activity:
     if not chosen:
         raise UnknownStep(f"<{step.name}> needs an ACTIVITY: one of {', '.join(names)}")
     if not names:
-        raise UnknownStep(f'<{step.name}> has no activities: remove ACTIVITY="{chosen}"')
+        raise UnknownStep(f'unknown activity "{chosen}" of <{step.name}>, which takes no ACTIVITY')
     hint = suggest(chosen, names)
     known = "" if hint else f"; known activities: {', '.join(names)}"
     raise UnknownStep(f'unknown activity "{chosen}" of <{step.name}>{hint}{known}')

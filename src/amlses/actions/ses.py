@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..datasets import Dataset
-from ..errors import StepError
+from ..errors import AmlError, StepError
 from ..nodes import Step
 from ..sessions import DEFAULT_SESSION
 from . import activity
@@ -25,7 +25,17 @@ ELEMENT = "AMAWSSES"
 # Credentials and advanced settings: on create_session and on every host-based step (§2).
 CONNECTION_ATTRS: tuple[Attr, ...] = (
     Attr("ACCESSKEY", doc="AWS access key id; empty: the AWS default credential chain"),
-    Attr("SECRETKEY", secret=True, doc="secret access key (plain or Automate-encrypted)"),
+    Attr(
+        "SECRETKEY",
+        secret=True,
+        doc="secret access key: plain, an amlses:v1: token (amlses encrypt) or Automate-encrypted",
+    ),
+    Attr(
+        "SESSIONTOKEN",
+        secret=True,
+        doc="session token of temporary credentials (plain or an amlses:v1: token)",
+        extension=True,
+    ),
     Attr("USERAGENT", doc="appended to the HTTP User-Agent"),
     Attr("MAXERRORRETRY", NUMBER, minimum=0, maximum=100, doc="retries after the first attempt"),
     Attr("SERVICEURL", doc="the SES endpoint, e.g. https://email.eu-west-1.amazonaws.com"),
@@ -33,7 +43,7 @@ CONNECTION_ATTRS: tuple[Attr, ...] = (
     Attr("PROXYHOST", doc="HTTP proxy host (or host:port)"),
     Attr("PROXYPORT", NUMBER, minimum=1, maximum=65535, doc="HTTP proxy port"),
     Attr("PROXYUSER", aliases=("PROXYUSERNAME",), doc="proxy user"),
-    Attr("PROXYPWD", secret=True, doc="proxy password"),
+    Attr("PROXYPWD", secret=True, doc="proxy password (plain or an amlses:v1: token)"),
     Attr("SIGNMETHOD", CHOICE, choices=("hmacsha256", "hmacsha1"), doc="legacy; always SigV4"),
     Attr("SIGNVERSION", CHOICE, choices=("2", "4"), doc="legacy; always SigV4"),
 )
@@ -48,6 +58,11 @@ PROVIDER_ATTRS: tuple[Attr, ...] = (
     Attr("SESSION", NAME, default=DEFAULT_SESSION, doc="the session to use"),
 )
 CONNECTED = PROVIDER_ATTRS + CONNECTION_ATTRS
+# A role to assume for the whole session: only create_session opens one.
+ROLE_ATTRS: tuple[Attr, ...] = (
+    Attr("ROLEARN", doc="IAM role to assume with STS; refreshed in long tasks", extension=True),
+    Attr("EXTERNALID", doc="the external id the role's trust policy asks for", extension=True),
+)
 LOCAL_ACCESS_KEY = "AKIAAMLSESLOCAL00000"
 LOCAL_SECRET = "amlses-local-emulator"
 
@@ -58,11 +73,15 @@ def connection(context: Context, args: Args) -> Connection:
     Memoised per run on the evaluated attribute values: a loop of host-based steps builds
     (and validates, and resolves secrets for) its connection once.
     """
-    key = tuple(args[attr.name] for attr in CONNECTION_ATTRS)
+    key = (
+        *(args[attr.name] for attr in CONNECTION_ATTRS),
+        args.get("ROLEARN"),
+        args.get("EXTERNALID"),
+    )
     found = context.connections.get(key)
     if found is None:
         found = context.connections[key] = _build_connection(context, args)
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 def _build_connection(context: Context, args: Args) -> Connection:
@@ -70,7 +89,15 @@ def _build_connection(context: Context, args: Args) -> Connection:
 
     options = context.options
     access_key = str(args["ACCESSKEY"] or "").strip()
-    secret = str(args["SECRETKEY"] or "")
+    endpoint: str | None
+    # amlses tokens were decrypted before the first step (api.run); a token that arrives
+    # through a %variable% is decrypted here, and its plain value masked from now on.
+    vault = options.vault
+    secret = vault.reveal(str(args["SECRETKEY"] or ""), "SECRETKEY")
+    token = vault.reveal(str(args["SESSIONTOKEN"] or ""), "SESSIONTOKEN")
+    password = vault.reveal(str(args["PROXYPWD"] or ""), "PROXYPWD")
+    for value in (secret, token, password):
+        context.redactor.add(value)
     if options.force_endpoint_url:
         # --local: every step talks to the emulator, which needs no real credentials.
         endpoint = options.force_endpoint_url
@@ -83,10 +110,14 @@ def _build_connection(context: Context, args: Args) -> Connection:
             # An encrypted or missing secret is looked up by access key id (spec §4.9).
             secret = _resolved_secret(context, access_key, secret, resolve_secret)
     context.redactor.add(secret)
-    context.redactor.add(args["PROXYPWD"])
     return Connection(
         access_key=access_key,
         secret_key=secret if access_key else "",
+        session_token=token,
+        # --profile (RunOptions.profile) is for steps that name no key (AWS_PROFILE too).
+        profile=None if access_key else options.profile,
+        role_arn=str(args.get("ROLEARN") or "").strip(),
+        external_id=str(args.get("EXTERNALID") or ""),
         endpoint_url=endpoint,
         region=args["REGION"] or None,
         user_agent=args["USERAGENT"] or "",
@@ -94,8 +125,31 @@ def _build_connection(context: Context, args: Args) -> Connection:
         proxy_host=args["PROXYHOST"] or "",
         proxy_port=args["PROXYPORT"],
         proxy_user=args["PROXYUSER"] or "",
-        proxy_password=args["PROXYPWD"] or "",
+        proxy_password=password,
     )
+
+
+def resolve_automate_secrets(context: Context) -> None:
+    """Look up, before the first step, what each literal Automate-encrypted SECRETKEY stands
+    for (spec §4.9), so that the secret is masked from the first line of output on: a table
+    printed before the step that uses it must not show it either.
+
+    A key that no source knows is left for its step to report, at its line, when it runs.
+    ``--local`` uses no real secret, so nothing is looked up there.
+    """
+    from ..ses import is_automate_ciphertext, resolve_secret
+
+    if context.options.force_endpoint_url:
+        return
+    for step in context.task.walk():
+        access_key, secret = step.value("ACCESSKEY").strip(), step.value("SECRETKEY")
+        if step.name != ELEMENT or "%" in access_key or not is_automate_ciphertext(secret):
+            continue
+        try:
+            resolved = _resolved_secret(context, access_key, secret, resolve_secret)
+        except AmlError:
+            continue
+        context.redactor.add(resolved)
 
 
 def _resolved_secret(context: Context, access_key: str, secret: str, resolve: object) -> str:
@@ -115,7 +169,11 @@ def session_for(context: Context, args: Args) -> SesSession:
 
 
 @activity(
-    ELEMENT, "create_session", Attr("SESSION", NAME, default=DEFAULT_SESSION), *CONNECTION_ATTRS
+    ELEMENT,
+    "create_session",
+    Attr("SESSION", NAME, default=DEFAULT_SESSION),
+    *CONNECTION_ATTRS,
+    *ROLE_ATTRS,
 )
 def create_session(context: Context, step: Step, args: Args) -> str:
     """Create session: open a named session holding credentials and settings (no network)."""
