@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from botocore import exceptions as bx
+from botocore.parsers import ResponseParserError
 
 from amlses.errors import AmlError, AwsError, SessionError, StepError
 from amlses.ses import (
@@ -799,6 +800,12 @@ class TestTranslateErrors:
                 StepError,
                 "StepError",
                 "Invalid parameters for SendEmail",
+            ),
+            (
+                lambda: ResponseParserError("Unable to parse response"),
+                AwsError,
+                "InvalidResponse",
+                "is not an SES response",
             ),
         ],
     )

@@ -205,7 +205,7 @@ def _report_outbox(
             Path(path).write_text(redactor(text) + "\n", encoding="utf-8")
         except OSError as exc:
             raise UsageError(f"--outbox {path}: cannot write the file: {exc.strerror}") from exc
-    if quiet:
+    if quiet or not (messages or path):  # a task that sends nothing gets no outbox line
         return
     click.echo(f"outbox: {len(messages)} message(s) accepted by the local emulator")
     for message in messages:

@@ -61,7 +61,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, NoReturn, TypedDict, cast
 
 from .errors import AmlError, AwsError, StepError
-from .ses import translate_errors
+from .ses import paginate, translate_errors
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -910,9 +910,7 @@ def create_template(
     html: str | None = None,
 ) -> None:
     """Create a template; one of the same name already existing is an error (SES)."""
-    payload = _template_payload(name, subject, text, html)
-    with _checked("CreateTemplate", payload["TemplateName"]):
-        session.client.create_template(Template=payload)
+    _put_template(session, "CreateTemplate", name, subject, text, html)
 
 
 def update_template(
@@ -924,9 +922,26 @@ def update_template(
     html: str | None = None,
 ) -> None:
     """Replace an existing template's subject and bodies."""
+    _put_template(session, "UpdateTemplate", name, subject, text, html)
+
+
+def _put_template(
+    session: SesSession,
+    operation: str,
+    name: str,
+    subject: str,
+    text: str | None,
+    html: str | None,
+) -> None:
+    """CreateTemplate and UpdateTemplate take the same payload; one place builds and sends it."""
     payload = _template_payload(name, subject, text, html)
-    with _checked("UpdateTemplate", payload["TemplateName"]):
-        session.client.update_template(Template=payload)
+    call = (
+        session.client.create_template
+        if operation == "CreateTemplate"
+        else (session.client.update_template)
+    )
+    with _checked(operation, payload["TemplateName"]):
+        call(Template=payload)
 
 
 def delete_template(session: SesSession, name: str) -> bool:
@@ -965,29 +980,12 @@ def get_template(session: SesSession, name: str) -> Template:
 
 def list_templates(session: SesSession) -> list[TemplateInfo]:
     """Every template of the account and region, across all pages, in SES order."""
-    templates: list[TemplateInfo] = []
-    token: str | None = None
-    seen: set[str] = set()
-    while True:
-        params: dict[str, Any] = {"MaxItems": 100}  # SES's largest page
-        if token:
-            params["NextToken"] = token
-        with translate_errors("ListTemplates"):
-            page = session.client.list_templates(**params)
-        templates.extend(
-            TemplateInfo(str(item["Name"]), item.get("CreatedTimestamp", ""))
-            for item in page.get("TemplatesMetadata", [])
-        )
-        token = page.get("NextToken")
-        if not token:
-            return templates
-        if token in seen:  # a server repeating itself would otherwise loop forever
-            raise AwsError(
-                "InvalidNextToken",
-                "SES returned the same NextToken twice.",
-                operation="ListTemplates",
-            )
-        seen.add(token)
+    pages = paginate(session.client.list_templates, "ListTemplates", MaxItems=100)  # SES's max
+    return [
+        TemplateInfo(str(item["Name"]), item.get("CreatedTimestamp", ""))
+        for page in pages
+        for item in page.get("TemplatesMetadata", [])
+    ]
 
 
 def test_render_template(session: SesSession, name: str, data: TemplateData | None) -> str:

@@ -288,7 +288,7 @@ class Parser:
         elif name == "AMELSE":
             self._else(step, lt)
         elif name in BLOCK_ELEMENTS and not (name == "AMLOOP" and activity == "break"):
-            if len(self._stack) >= MAX_DEPTH:
+            if len(self._stack) == MAX_DEPTH:  # reported once, where the limit is crossed
                 self.fail(f"blocks are nested more than {MAX_DEPTH} deep", lt, step.label)
             self._stack.append(_Frame(step))
         elif self_closing:

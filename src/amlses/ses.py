@@ -417,6 +417,16 @@ def _translate(exc: Exception, operation: str) -> AmlError | None:
         )
     if isinstance(exc, bx.ProfileNotFound | bx.CredentialRetrievalError):
         return SessionError(f"The AWS credentials could not be loaded: {exc}")
+    from botocore.parsers import ResponseParserError
+
+    if isinstance(exc, ResponseParserError):
+        # e.g. an emulator or a proxy answering with an HTML error page instead of SES XML
+        return AwsError(
+            "InvalidResponse",
+            "the endpoint answered with something that is not an SES response "
+            "(is SERVICEURL an SES endpoint?)",
+            operation=operation,
+        )
     return _network_error(exc, operation)
 
 
@@ -785,6 +795,30 @@ class _SendDataPointResponse(TypedDict, total=False):
 # The session
 
 
+def paginate(call: Callable[..., Any], operation: str, **params: Any) -> Iterator[Any]:
+    """Every page of a ``NextToken``-paged SES operation, errors translated.
+
+    A server that hands back a token it gave before would make the loop endless; that is an
+    ``InvalidNextToken`` error instead.
+    """
+    seen: set[str] = set()
+    token: str | None = None
+    while True:
+        with translate_errors(operation):
+            page = call(**params, **({"NextToken": token} if token else {}))
+        yield page
+        token = page.get("NextToken")
+        if not token:
+            return
+        if token in seen:
+            raise AwsError(
+                "InvalidNextToken",
+                "SES returned the same NextToken twice.",
+                operation=operation,
+            )
+        seen.add(token)
+
+
 class SesSession:
     """The SES operations of the Automate action, over one :class:`Connection`.
 
@@ -827,26 +861,8 @@ class SesSession:
 
     def list_identities(self) -> list[Identity]:
         """Every identity of the account, any status, in SES order, across all pages."""
-        identities: list[Identity] = []
-        token: str | None = None
-        seen: set[str] = set()
-        while True:
-            params: dict[str, Any] = {"MaxItems": _PAGE_SIZE}
-            if token:
-                params["NextToken"] = token
-            with translate_errors("ListIdentities"):
-                page = cast(_ListIdentitiesResponse, self.client.list_identities(**params))
-            identities.extend(_identity(value) for value in page.get("Identities", []))
-            token = page.get("NextToken")
-            if not token:
-                return identities
-            if token in seen:  # a server repeating itself would otherwise loop forever
-                raise AwsError(
-                    "InvalidNextToken",
-                    "SES returned the same NextToken twice.",
-                    operation="ListIdentities",
-                )
-            seen.add(token)
+        pages = paginate(self.client.list_identities, "ListIdentities", MaxItems=_PAGE_SIZE)
+        return [_identity(value) for page in pages for value in page.get("Identities", [])]
 
     def verify_identity(self, identity: str, identity_type: str | None = None) -> str:
         """Start verifying an address or a domain; the domain's TXT token, or "" for an address.

@@ -351,15 +351,7 @@ def create_template(context: Context, step: Step, args: Args) -> str:
     """Create template (amlses extension): an SES template with {{name}} placeholders."""
     from .. import mail
 
-    name = _text(args, "TEMPLATE")
-    mail.create_template(
-        session_for(context, args),
-        name,
-        subject=_text(args, "SUBJECT"),
-        text=_body(context, args, "TEXTBODY"),
-        html=_body(context, args, "HTMLBODY"),
-    )
-    return f"template {name} created"
+    return _store_template(context, args, mail.create_template, "created")
 
 
 @activity(ELEMENT, "update_template", *CONNECTED, TEMPLATE, *TEMPLATE_BODY, extension=True)
@@ -367,15 +359,20 @@ def update_template(context: Context, step: Step, args: Args) -> str:
     """Update template (amlses extension): replace a template's subject and bodies."""
     from .. import mail
 
+    return _store_template(context, args, mail.update_template, "updated")
+
+
+def _store_template(context: Context, args: Args, store: Any, done: str) -> str:
+    """The shared body of create_template and update_template: same attributes, same call."""
     name = _text(args, "TEMPLATE")
-    mail.update_template(
+    store(
         session_for(context, args),
         name,
         subject=_text(args, "SUBJECT"),
         text=_body(context, args, "TEXTBODY"),
         html=_body(context, args, "HTMLBODY"),
     )
-    return f"template {name} updated"
+    return f"template {name} {done}"
 
 
 @activity(ELEMENT, "delete_template", *CONNECTED, TEMPLATE, extension=True)
