@@ -255,7 +255,7 @@ _SECRET_ATTRIBUTES = ("SECRETKEY", "PROXYPWD", "SESSIONTOKEN")
 
 
 def _stdin_is_terminal() -> bool:
-    return click.get_text_stream("stdin").isatty()
+    return sys.stdin.isatty()
 
 
 def _read_secret(prompt: str) -> str:
@@ -267,7 +267,7 @@ def _read_secret(prompt: str) -> str:
     if _stdin_is_terminal():
         value = click.prompt(prompt, hide_input=True, confirmation_prompt=True, err=True)
     else:
-        value = click.get_text_stream("stdin").read()
+        value = sys.stdin.read()
         value = value[:-2] if value.endswith("\r\n") else value.removesuffix("\n")
     if not value:
         raise UsageError("nothing to encrypt: the secret is empty")
@@ -321,7 +321,7 @@ def decrypt(token: str | None, confirmed: bool) -> None:
                 "decrypt prints the secret in clear text; if that is what you want, pass "
                 "--i-know-this-prints-the-secret"
             )
-        value = (token or click.get_text_stream("stdin").read()).strip()
+        value = (token or sys.stdin.read()).strip()
         if not is_token(value):
             raise UsageError("give an amlses:v1: token, as `amlses encrypt` prints it")
         secret = decrypt_token(value, load_key())
