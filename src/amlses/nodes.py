@@ -53,6 +53,10 @@ class Step:
         """The attribute called ``name`` (any case), or None."""
         return self._index.get(name.upper())
 
+    def has_any(self, names: frozenset[str]) -> bool:
+        """Whether the step writes any of ``names`` (upper-case): one set test, not N lookups."""
+        return not names.isdisjoint(self._index)
+
     def value(self, name: str, default: str = "") -> str:
         """The raw (unevaluated) value of attribute ``name``, or ``default``."""
         attribute = self.get(name)

@@ -41,6 +41,9 @@ POLICY_ATTRIBUTES: dict[str, str] = {
 }
 
 
+_POLICY_NAMES = frozenset(POLICY_ATTRIBUTES)
+
+
 @dataclass(frozen=True, slots=True)
 class ErrorPolicy:
     """What a step does about its own errors; :data:`DEFAULT` when it sets nothing."""
@@ -68,7 +71,7 @@ def policy_of(step: Step, scope: Scope) -> ErrorPolicy:
 
     Raises StepError for a malformed value (``check`` reports the literal ones earlier).
     """
-    if not any(step.get(name) is not None for name in POLICY_ATTRIBUTES):
+    if not step.has_any(_POLICY_NAMES):  # most steps: nothing to read
         return DEFAULT
 
     def value(name: str) -> str:
