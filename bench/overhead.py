@@ -65,6 +65,42 @@ def host_task(calls: int) -> str:
     return "\n".join([step] * calls)
 
 
+class _StubClient:
+    """Answers ListIdentities at once: what remains of a step's time is amlses's own work."""
+
+    def __init__(self, identities: int) -> None:
+        self.page = {"Identities": [f"user{i}@example.com" for i in range(identities)]}
+
+    def list_identities(self, **params: object) -> dict[str, list[str]]:
+        return self.page
+
+
+class _StubCache(ClientCache):
+    def __init__(self, client: _StubClient) -> None:
+        super().__init__()
+        self._stub = client
+
+    def get(self, connection: object) -> object:  # type: ignore[override]
+        return self._stub
+
+
+def layer_cost(calls: int, identities: int, rounds: int) -> dict[str, float]:
+    """Seconds per step of amlses's own work (parse, check, bind, dataset), no network."""
+    cache = _StubCache(_StubClient(identities))
+    options = RunOptions(endpoint_url="http://127.0.0.1:9")
+    cost = {}
+    for kind, text in (("session", session_task(calls)), ("host", host_task(calls))):
+        api.run(text, "warm.aml", options=options, cache=cache)
+        cost[kind] = (
+            statistics.median(
+                timed(lambda t=text: api.run(t, "stub.aml", options=options, cache=cache))
+                for _ in range(rounds)
+            )
+            / calls
+        )
+    return cost
+
+
 def timed(action: Callable[[], object]) -> float:
     start = time.perf_counter()
     action()
@@ -142,6 +178,7 @@ def main() -> None:
         child.wait(timeout=30)
 
     median = {name: statistics.median(values) for name, values in samples.items()}
+    own = layer_cost(args.calls, args.identities, args.rounds)
     per_call = {name: value / args.calls * 1000 for name, value in median.items()}
     print(
         f"{args.calls} list_identities calls x {args.rounds} rounds, "
@@ -162,6 +199,12 @@ def main() -> None:
         f"ratio host-based / session-based:       {median['host'] / median['session']:.3f}"
         "  (goal <= 1.10)"
     )
+    call = median["baseline"] / args.calls
+    for kind in ("session", "host"):
+        print(
+            f"amlses's own work per {kind}-based step (stub client, no network): "
+            f"{own[kind] * 1000:.3f} ms = {own[kind] / call:.1%} of a plain call here"
+        )
 
 
 if __name__ == "__main__":
