@@ -387,10 +387,11 @@ class TestIfLastStep:
             endpoint,
             '<AMIF ACTIVITY="last_step" LASTSTEP="failedwithcode"></AMIF>\n',
         )
-        assert result.exit_code == 1
+        assert result.exit_code == 2  # refused by the static check, before anything runs
         assert errors(result, tmp_path)[0] == (
-            'amlses: task.aml:1: <AMIF ACTIVITY="last_step">: LASTSTEP="failedwithcode" needs '
-            'RESULTCODE: the error codes to match, e.g. RESULTCODE="MessageRejected,Throttling"'
+            'amlses: task.aml:1:38: error: <AMIF ACTIVITY="last_step">: '
+            'LASTSTEP="failedwithcode" needs RESULTCODE: the error codes to match, '
+            'e.g. RESULTCODE="MessageRejected,Throttling"'
         )
 
 

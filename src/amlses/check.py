@@ -151,6 +151,8 @@ class Checker:
         element = actions.ELEMENTS[step.name]
         self.check_attributes(step, spec, element)
         self.check_policy(step)
+        if step.name == "AMIF" and step.activity == "last_step":
+            self.check_last_step(step)
         self.note_extensions(step, spec)
         if spec.handler is actions.core.loop_break and loops == 0:
             self.problem(
@@ -233,6 +235,17 @@ class Checker:
             attribute = step.get(name)
             if attribute is not None and attribute.value and spec.attr(name) is not None:
                 self.names.add(attribute.value.lower())
+
+    def check_last_step(self, step: Step) -> None:
+        """``LASTSTEP="failedwithcode"`` means nothing without the codes to compare with."""
+        mode = step.value("LASTSTEP").strip().lower()
+        if mode == "failedwithcode" and not step.value("RESULTCODE").strip():
+            self.problem(
+                'LASTSTEP="failedwithcode" needs RESULTCODE: the error codes to match, '
+                'e.g. RESULTCODE="MessageRejected,Throttling"',
+                (step.get("LASTSTEP") or step).position,
+                step,
+            )
 
     def check_ses(self, step: Step) -> None:
         activity = step.activity
