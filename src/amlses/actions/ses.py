@@ -85,7 +85,7 @@ def connection(context: Context, args: Args) -> Connection:
 
 
 def _build_connection(context: Context, args: Args) -> Connection:
-    from ..ses import Connection, is_automate_ciphertext, resolve_secret
+    from ..ses import Connection, is_automate_ciphertext
 
     options = context.options
     access_key = str(args["ACCESSKEY"] or "").strip()
@@ -108,7 +108,7 @@ def _build_connection(context: Context, args: Args) -> Connection:
         endpoint = args["SERVICEURL"] or options.endpoint_url or None
         if access_key and (not secret or is_automate_ciphertext(secret)):
             # An encrypted or missing secret is looked up by access key id (spec §4.9).
-            secret = _resolved_secret(context, access_key, secret, resolve_secret)
+            secret = _resolved_secret(context, access_key, secret)
     context.redactor.add(secret)
     return Connection(
         access_key=access_key,
@@ -137,7 +137,7 @@ def resolve_automate_secrets(context: Context) -> None:
     A key that no source knows is left for its step to report, at its line, when it runs.
     ``--local`` uses no real secret, so nothing is looked up there.
     """
-    from ..ses import is_automate_ciphertext, resolve_secret
+    from ..ses import is_automate_ciphertext
 
     if context.options.force_endpoint_url:
         return
@@ -146,18 +146,20 @@ def resolve_automate_secrets(context: Context) -> None:
         if step.name != ELEMENT or "%" in access_key or not is_automate_ciphertext(secret):
             continue
         try:
-            resolved = _resolved_secret(context, access_key, secret, resolve_secret)
+            resolved = _resolved_secret(context, access_key, secret)
         except AmlError:
             continue
         context.redactor.add(resolved)
 
 
-def _resolved_secret(context: Context, access_key: str, secret: str, resolve: object) -> str:
+def _resolved_secret(context: Context, access_key: str, secret: str) -> str:
     """Resolve an Automate ciphertext once per run (a loop must not re-read credential files)."""
+    from ..ses import resolve_secret
+
     cache = context.resolved_secrets
     key = (access_key, secret)
     if key not in cache:
-        cache[key] = resolve(access_key, secret)  # type: ignore[operator]
+        cache[key] = resolve_secret(access_key, secret)
     return cache[key]
 
 
