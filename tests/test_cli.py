@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
 
-from amlses.cli import cli
+from clitools import invoke, seed_identities, write_task
 
 TASKS = Path(__file__).parent / "tasks"
 EXAMPLES = Path(__file__).parent.parent / "examples"
@@ -25,26 +24,6 @@ SEEDS = [TASKS / "valid" / "seed-multiline.aml", TASKS / "valid" / "seed-oneline
 SEED_KEY = "AKIAJ25JAKOPAC7GSQ7A"  # the access key id in Automate's sample task
 SEED_SECRET = "seed-secret-resolved-by-key-id"
 IDENTITIES = ["alice@example.com", "example.com", "bob@example.com", "mail.example.org"]
-
-
-def invoke(*args: str) -> Result:
-    result = CliRunner().invoke(cli, list(args))
-    assert "Traceback" not in result.output
-    return result
-
-
-def write_task(tmp_path: Path, text: str, name: str = "task.aml") -> Path:
-    path = tmp_path / name
-    path.write_text(text)
-    return path
-
-
-def seed_identities(ses_client: Any, identities: list[str]) -> None:
-    for identity in identities:
-        if "@" in identity:
-            ses_client.verify_email_identity(EmailAddress=identity)
-        else:
-            ses_client.verify_domain_identity(Domain=identity)
 
 
 @pytest.fixture
@@ -60,7 +39,7 @@ class TestSeedSample:
     def test_runs_unmodified_and_verifies_only_addresses(
         self, task: Path, proxy: Any, ses_client: Any, seed_profile: None
     ) -> None:
-        seed_identities(ses_client, IDENTITIES)
+        seed_identities(ses_client, *IDENTITIES)
         front = proxy()
         result = invoke("run", str(task), "--endpoint-url", front.url)
         assert result.exit_code == 0, result.output
@@ -151,7 +130,7 @@ class TestRetriesAndPages:
         instant_retries: None,
         aws_credentials: Any,
     ) -> None:
-        seed_identities(ses_client, [f"user{i}@example.com" for i in range(7)])
+        seed_identities(ses_client, *(f"user{i}@example.com" for i in range(7)))
         front = proxy()
         front.page_identities(3)
         front.fail(2, action="ListIdentities", code="Throttling")

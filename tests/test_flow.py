@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
 from amlses import api
 from amlses.nodes import Block
 from amlses.runtime import NullReporter, RunOptions
+from clitools import invoke, write_task
+from clitools import seed_identities as seed
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 FIXTURE = EXAMPLES / "identities.json"
@@ -30,24 +32,9 @@ OWN_EXAMPLES = [
 ]
 
 
-def invoke(*args: str) -> Result:
-    from amlses.cli import cli
-
-    result = CliRunner().invoke(cli, list(args))
-    assert "Traceback" not in result.output
-    return result
-
-
-def write(tmp_path: Path, text: str, name: str = "task.aml") -> Path:
-    path = tmp_path / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
-
-
 def run_task(tmp_path: Path, endpoint: str, text: str, *args: str) -> Result:
     """Run ``text`` as ``task.aml`` with ``amlses run -q`` against ``endpoint``."""
-    return invoke("run", str(write(tmp_path, text)), "--endpoint-url", endpoint, "-q", *args)
+    return invoke("run", str(write_task(tmp_path, text)), "--endpoint-url", endpoint, "-q", *args)
 
 
 def shown(result: Result) -> list[str]:
@@ -57,14 +44,6 @@ def shown(result: Result) -> list[str]:
 def errors(result: Result, tmp_path: Path) -> list[str]:
     """stderr lines, with the temporary directory shortened away."""
     return result.stderr.replace(f"{tmp_path}/", "").splitlines()
-
-
-def seed(ses_client: Any, *identities: str) -> None:
-    for identity in identities:
-        if "@" in identity:
-            ses_client.verify_email_identity(EmailAddress=identity)
-        else:
-            ses_client.verify_domain_identity(Domain=identity)
 
 
 def identities(ses_client: Any) -> list[str]:
@@ -99,7 +78,7 @@ class TestCounterLoop:
         assert shown(result) == [f"i={i}" for i in expected] + ["after"]
 
     def test_flat_form_and_step_line(self, tmp_path: Path, endpoint: str) -> None:
-        path = write(
+        path = write_task(
             tmp_path,
             '<AMLOOP FROM="2" TO="1" STEP="-1" RESULTVARIABLE="i" />\n'
             '<AMSHOWDIALOG MESSAGE="%i%" />\n<AMLOOP ACTIVITY="end" />\n',
@@ -216,7 +195,7 @@ class TestExpressionLoop:
         assert shown(result) == ["after"]
 
     def test_unknown_variable_is_found_by_check(self, tmp_path: Path) -> None:
-        path = write(
+        path = write_task(
             tmp_path,
             '<AMVARIABLE NAME="count" VALUE="0" />\n'
             '<AMLOOP ACTIVITY="expression" EXPRESSION="cont &lt; 3"></AMLOOP>\n',
@@ -503,7 +482,7 @@ class TestGoto:
         assert identities(ses_client) == ["a@example.com"]
 
     def test_missing_label_is_found_by_check(self, tmp_path: Path) -> None:
-        path = write(tmp_path, '<AMLABEL LABELNAME="start" />\n<AMGOTO LABELNAME="stat" />\n')
+        path = write_task(tmp_path, '<AMLABEL LABELNAME="start" />\n<AMGOTO LABELNAME="stat" />\n')
         result = invoke("check", str(path))
         assert result.exit_code == 2
         assert 'goto to label "stat"' in result.stderr
@@ -584,7 +563,7 @@ class TestSubtask:
     def test_variables_are_shared_both_ways(
         self, tmp_path: Path, endpoint: str, ses_client: Any, aws_credentials: Any
     ) -> None:
-        write(
+        write_task(
             tmp_path,
             '<AMAWSSES ACTIVITY="verify_identity" IDENTITY="%address%" />\n'
             '<AMINCREMENTVARIABLE RESULTVARIABLE="count" />\n'
@@ -681,7 +660,7 @@ class TestMessages:
 
 class TestCheck:
     def test_desktop_steps_are_named_not_unknown(self, tmp_path: Path) -> None:
-        path = write(
+        path = write_task(
             tmp_path,
             '<AMSHOWDIALOG ACTIVITY="input" MESSAGE="Days?" RESULTVARIABLE="days" />\n'
             '<AMLOOP ACTIVITY="windows" RESULTVARIABLE="title"></AMLOOP>\n'
@@ -711,7 +690,7 @@ class TestCheck:
         )
 
     def test_loop_and_if_variables_are_known_inside_their_body(self, tmp_path: Path) -> None:
-        path = write(
+        path = write_task(
             tmp_path,
             '<AMLOOP FROM="1" TO="2" RESULTVARIABLE="i"><AMSHOWDIALOG MESSAGE="%i%" /></AMLOOP>\n'
             '<AMLOOP ACTIVITY="list" LIST="a" RESULTVARIABLE="v"><AMSHOWDIALOG MESSAGE="%v%" />'

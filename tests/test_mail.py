@@ -26,6 +26,7 @@ from amlses.emulator import OutboxMessage, read_outbox
 from amlses.errors import AwsError, StepError
 from amlses.mail import BulkRecipient, Delivery, MailError, TokenBucket
 from amlses.ses import ClientCache, SesSession
+from clitools import closed_port
 from proxy import ProxyResponse, SesProxy, SesRequest, ses_error, ses_result, xml_fields
 
 KEY_ID = "AKIAEXAMPLEKEY000001"
@@ -486,12 +487,7 @@ class TestSendEmail:
 
     def test_a_refused_connection_is_resent(self, client_cache: ClientCache) -> None:
         """Nothing reached SES, so resending is safe: MAXERRORRETRY resends, then the error."""
-        import socket
-
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        ses = connect(f"http://127.0.0.1:{port}", client_cache, max_error_retry=2)
+        ses = connect(f"http://127.0.0.1:{closed_port()}", client_cache, max_error_retry=2)
         sleeps = Sleeps()
         with pytest.raises(AwsError) as caught:
             mail.send_email(ses, sender=SENDER, to="b@x.com", text="hi", sleep=sleeps)
@@ -1016,12 +1012,7 @@ class TestBulkSend:
         assert report.deliveries[1].Status == "Success" and report.requests == 4
 
     def test_refused_connections_are_retried_then_reported(self, client_cache: ClientCache) -> None:
-        import socket
-
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        ses = connect(f"http://127.0.0.1:{port}", client_cache, max_error_retry=1)
+        ses = connect(f"http://127.0.0.1:{closed_port()}", client_cache, max_error_retry=1)
         sleeps = Sleeps()
         report = mail.send_bulk_email(
             ses,

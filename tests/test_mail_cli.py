@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
+import clitools
 from amlses import api
-from amlses.cli import cli
 from amlses.emulator import read_outbox
 from amlses.runtime import RunOptions
+from clitools import write_task
 from proxy import SesProxy, xml_fields
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
@@ -33,16 +34,9 @@ ProxyFactory = Callable[..., SesProxy]
 
 
 def invoke(*args: str) -> Result:
-    result = CliRunner().invoke(cli, list(args))
-    assert "Traceback" not in result.output
+    result = clitools.invoke(*args)
     assert SECRET not in result.output
     return result
-
-
-def write(tmp_path: Path, text: str, name: str = "task.aml") -> Path:
-    path = tmp_path / name
-    path.write_text(text)
-    return path
 
 
 def step_lines(result: Result) -> list[str]:
@@ -58,7 +52,7 @@ def front(proxy: ProxyFactory, ses_client: Any) -> SesProxy:
 
 
 def run_task(tmp_path: Path, front: SesProxy, text: str) -> Result:
-    return invoke("run", str(write(tmp_path, text)), "--endpoint-url", front.url)
+    return invoke("run", str(write_task(tmp_path, text)), "--endpoint-url", front.url)
 
 
 class TestActivities:
@@ -293,7 +287,7 @@ class TestErrors:
         (tmp_path / "empty.csv").write_text("To\n")
         many = ";".join(f"u{i}@example.com" for i in range(51))
         step = step.replace("{many}", many)
-        task = write(tmp_path, f"<AMAWSSES {step} {CREDENTIALS} />\n")
+        task = write_task(tmp_path, f"<AMAWSSES {step} {CREDENTIALS} />\n")
         result = invoke("run", str(task), "--endpoint-url", front.url)
         assert result.exit_code == 1, result.output
         activity = step.split('"')[1]
@@ -305,7 +299,7 @@ class TestErrors:
 
     def test_a_used_up_daily_quota(self, tmp_path: Path, front: SesProxy) -> None:
         front.fail(action="SendEmail", message="Daily message quota exceeded.")
-        task = write(
+        task = write_task(
             tmp_path,
             f'<AMAWSSES ACTIVITY="send_email" {CREDENTIALS} MAXERRORRETRY="4" FROM="{SENDER}" '
             'TO="b@x.com" TEXTBODY="x" />\n',
@@ -326,7 +320,7 @@ class TestErrors:
             "GetSendQuota", xml_fields(Max24HourSend=200, MaxSendRate=14, SentLast24Hours=200)
         )
         (tmp_path / "r.csv").write_text("To\na@example.com\n")
-        task = write(
+        task = write_task(
             tmp_path,
             f'<AMAWSSES ACTIVITY="send_bulk_email" {CREDENTIALS} FROM="{SENDER}" CSVFILE="r.csv" '
             'TEXTBODY="x" RESULTDATASET="R" />\n',
@@ -340,7 +334,7 @@ class TestErrors:
         assert front.count("SendEmail") == 0
 
     def test_bulk_needs_a_dataset_or_a_csv_file(self, tmp_path: Path, front: SesProxy) -> None:
-        task = write(
+        task = write_task(
             tmp_path,
             f'<AMAWSSES ACTIVITY="send_bulk_email" {CREDENTIALS} FROM="{SENDER}" TEXTBODY="x" '
             'RESULTDATASET="R" />\n',
@@ -353,7 +347,7 @@ class TestErrors:
 
     def test_an_unknown_to_field_lists_the_fields(self, tmp_path: Path, front: SesProxy) -> None:
         (tmp_path / "r.csv").write_text("Mail,Name\na@example.com,A\n")
-        task = write(
+        task = write_task(
             tmp_path,
             f'<AMAWSSES ACTIVITY="send_bulk_email" {CREDENTIALS} FROM="{SENDER}" CSVFILE="r.csv" '
             'TEXTBODY="x" RESULTDATASET="R" />\n',
@@ -367,7 +361,7 @@ class TestErrors:
 
 class TestLocalRuns:
     def test_outbox_file_and_summary(self, tmp_path: Path) -> None:
-        task = write(
+        task = write_task(
             tmp_path,
             f'<AMAWSSES ACTIVITY="send_email" FROM="{SENDER}" TO="bob@example.com" '
             'SUBJECT="Hello" TEXTBODY="x" />\n'
@@ -394,7 +388,7 @@ class TestLocalRuns:
         )
 
     def test_without_the_fixture_the_sender_is_not_verified(self, tmp_path: Path) -> None:
-        task = write(
+        task = write_task(
             tmp_path,
             f'<AMAWSSES ACTIVITY="send_email" FROM="{SENDER}" TO="b@x.com" TEXTBODY="x" />\n',
         )
@@ -403,7 +397,7 @@ class TestLocalRuns:
         assert "In --local runs, list the sender in the --fixture file." in result.stderr
 
     def test_outbox_needs_local(self, tmp_path: Path) -> None:
-        task = write(tmp_path, '<AMAWSSES ACTIVITY="list_templates" RESULTDATASET="T" />\n')
+        task = write_task(tmp_path, '<AMAWSSES ACTIVITY="list_templates" RESULTDATASET="T" />\n')
         result = invoke("run", str(task), "--outbox", str(tmp_path / "o.json"))
         assert result.exit_code == 2
         assert result.stderr.startswith(
@@ -432,7 +426,7 @@ class TestLocalRuns:
 
 class TestCheck:
     def test_specs_drive_the_static_check(self, tmp_path: Path) -> None:
-        task = write(
+        task = write_task(
             tmp_path,
             '<AMAWSSES ACTIVITY="send_email" TO="b@x.com" SUBJCT="Hi" />\n'
             '<AMAWSSES ACTIVITY="send_bulk_email" FROM="a@x.com" CSVFILE="r.csv" '

@@ -8,19 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from amlses.cli import cli
+from clitools import invoke, write_task
 
 VERIFY = '<AMAWSSES ACTIVITY="verify_identity" MAXERRORRETRY="0" IDENTITY="{identity}" {extra}/>\n'
 
 
 def run(tmp_path: Path, text: str, *args: str) -> Result:
-    task = tmp_path / "task.aml"
-    task.write_text(text)
-    result = CliRunner().invoke(cli, ["run", str(task), *args])
-    assert "Traceback" not in result.output
-    return result
+    return invoke("run", str(write_task(tmp_path, text)), *args)
 
 
 @pytest.fixture

@@ -10,16 +10,9 @@ from amlses import api
 from amlses.parser import parse
 from amlses.runtime import Context, RunOptions
 from amlses.ses import ClientCache
+from clitools import seed_identities as seed
 
 CREDS = 'ACCESSKEY="AKIARUNTIME000000001" SECRETKEY="runtime-secret-1"'
-
-
-def seed(ses_client: Any, *identities: str) -> None:
-    for identity in identities:
-        if "@" in identity:
-            ses_client.verify_email_identity(EmailAddress=identity)
-        else:
-            ses_client.verify_domain_identity(Domain=identity)
 
 
 def deleted_in_order(endpoint: str, ses_client: Any, loop: str, cache: ClientCache) -> list[str]:

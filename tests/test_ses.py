@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import socket
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -29,6 +28,7 @@ from amlses.ses import (
     resolve_secret,
     translate_errors,
 )
+from clitools import closed_port
 from conftest import AwsFiles
 from proxy import SesProxy, xml_fields
 
@@ -44,13 +44,6 @@ def connect(endpoint: str, cache: ClientCache, **fields: Any) -> SesSession:
     fields.setdefault("access_key", KEY_ID)
     fields.setdefault("secret_key", SECRET)
     return SesSession(endpoint_url=endpoint, cache=cache, **fields)
-
-
-def closed_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def signing_secret(client: Any) -> str:

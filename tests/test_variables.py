@@ -15,17 +15,12 @@ from click.testing import CliRunner, Result
 from amlses import api
 from amlses.actions.variables import auto_typed
 from amlses.runtime import RunOptions
+from clitools import invoke, write_task
 
 
 def run_task(tmp_path: Path, endpoint: str, text: str, *args: str) -> Result:
     """Run ``text`` as ``task.aml`` with ``amlses run -q`` against ``endpoint``."""
-    from amlses.cli import cli
-
-    path = tmp_path / "task.aml"
-    path.write_text(text)
-    result = CliRunner().invoke(cli, ["run", str(path), "--endpoint-url", endpoint, "-q", *args])
-    assert "Traceback" not in result.output
-    return result
+    return invoke("run", str(write_task(tmp_path, text)), "--endpoint-url", endpoint, "-q", *args)
 
 
 def shown(result: Result) -> list[str]:
