@@ -19,8 +19,9 @@ from .errors import AmlError, AmlSyntaxError, Problem, TaskError, UsageError
 from .expressions import Value
 from .nodes import Block, Step, Task
 from .parser import parse_with_problems
-from .redact import Redactor, is_secret_attribute, redacted_logging
+from .redact import Redactor, redacted_logging
 from .runtime import Context, Reporter, RunOptions, StopTask
+from .secrets import is_secret_attribute
 from .vault import reveal_task
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .redact import mask_secret_attributes
+from .secrets import mask_secret_attributes
 from .source import Position
 
 EXIT_OK = 0

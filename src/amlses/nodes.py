@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from .redact import MASK, is_secret_attribute
+from .secrets import MASK, is_secret_attribute
 from .source import Position, Source
 
 

@@ -2,8 +2,8 @@
 
 One mechanism serves every exit: a :class:`Redactor` collects the secret values a run has seen
 (``SECRETKEY``, ``PROXYPWD`` and whatever they resolved to) and masks them, plain, URL-encoded
-and base64-encoded, in any text about to be shown.  Attributes are declared secret by name in
-:data:`SECRET_ATTRIBUTES`, so the parser and the step echo can mask them without knowing values.
+and base64-encoded, in any text about to be shown.  Attributes are declared secret by name, once,
+in :data:`amlses.secrets.SECRET_ATTRIBUTES`, so the step echo masks them without their values.
 
 Some secrets are never known by value: the temporary credentials STS hands out for a role, or
 a request's signature.  They are masked by *shape* wherever botocore prints them (the
@@ -25,23 +25,13 @@ from typing import IO
 from urllib.parse import quote, quote_plus
 from xml.sax.saxutils import escape as xml_escape
 
-MASK = "****"
-
-#: attribute names whose values are secrets wherever they appear
-SECRET_ATTRIBUTES = frozenset({"SECRETKEY", "PROXYPWD", "SESSIONTOKEN", "PASSWORD"})
+from .secrets import MASK, mask_secret_attributes
 
 #: the loggers whose records may carry wire traffic (botocore's debug output)
 LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer")
 
 _MIN_SECRET = 4  # shorter values would mask ordinary words
 _QUOTES = {'"': "&quot;", "'": "&apos;"}
-# NAME="value" of a secret attribute in echoed AML (a source line under an error message).  A
-# value whose closing quote is missing (a task that failed to parse) is masked to the line end.
-_SECRET_PAIR = re.compile(
-    r"\b(" + "|".join(sorted(SECRET_ATTRIBUTES)) + r")(\s*=\s*)"
-    r"""(\\"[^"]*?\\"|"[^"]*"|'[^']*'|"[^"\n]*$|'[^'\n]*$)""",  # \"…\": AML inside JSON
-    re.IGNORECASE | re.MULTILINE,
-)
 # Secrets known only by shape, as botocore prints them in debug logs: a SigV4 signature
 # ("Signature=…" in the Authorization header, "Signature:\n…" from botocore.auth).
 _SIGNATURE = re.compile(r"(Signature[=:]\s*)[0-9a-f]{16,}", re.IGNORECASE)
@@ -60,20 +50,6 @@ _FIELD_VALUE = re.compile(
 )
 # HTTP Basic/Bearer credentials ("Proxy-Authorization: Basic dXNlcjpwYXNz").
 _AUTH_SCHEME = re.compile(r"\b(Basic|Bearer)(\s+)[A-Za-z0-9+/=._~-]{8,}")
-
-
-def mask_secret_attributes(text: str) -> str:
-    """Mask the values of secret attributes in AML text (``SECRETKEY="…"`` -> ``"****"``).
-
-    The value's own quotes are kept (``\\"`` too), so masked JSON stays valid JSON.
-    """
-    return _SECRET_PAIR.sub(_masked_pair, text)
-
-
-def _masked_pair(match: re.Match[str]) -> str:
-    value = match.group(3)
-    quote = '\\"' if value.startswith("\\") else value[0]
-    return f"{match.group(1)}{match.group(2)}{quote}{MASK}{quote}"
 
 
 def mask_credential_shapes(text: str) -> str:
@@ -213,8 +189,3 @@ def debug_logging(stream: IO[str], redactor: Redactor) -> Iterator[logging.Handl
         for logger, level in zip(loggers, levels, strict=True):
             logger.removeHandler(handler)
             logger.setLevel(level)
-
-
-def is_secret_attribute(name: str) -> bool:
-    """Whether an attribute (any case) holds a secret."""
-    return name.upper() in SECRET_ATTRIBUTES

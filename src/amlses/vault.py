@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from .errors import AmlError, StepError
-from .redact import is_secret_attribute
+from .secrets import is_secret_attribute
 
 if TYPE_CHECKING:
     from .nodes import Task
