@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import io
 
-from amlses.datasets import Dataset
+from amlses.actions import grammar
+from amlses.lang import parser as lang_parser
+from amlses.lang.nodes import Task
 from amlses.output import HumanReporter
-from amlses.parser import parse
 from amlses.redact import Redactor
+from amlses.runtime.datasets import Dataset
+
+
+def parse(text: str, name: str = "<task>") -> Task:
+    """The parser with the registry's block grammar, as the loader calls it."""
+    return lang_parser.parse(text, name, grammar=grammar())
+
 
 TASK = parse(
     '<AMLOOP ACTIVITY="dataset" DATASET="d">\n'

@@ -6,9 +6,21 @@ from pathlib import Path
 
 import pytest
 
-from amlses.errors import AmlSyntaxError
-from amlses.nodes import Block, Step
-from amlses.parser import MAX_DEPTH, parse, parse_with_problems
+from amlses.actions import grammar
+from amlses.errors import AmlSyntaxError, Problem
+from amlses.lang import parser as lang_parser
+from amlses.lang.nodes import Block, Step, Task
+from amlses.lang.parser import MAX_DEPTH
+
+
+def parse(text: str, name: str = "<task>") -> Task:
+    """The parser with the registry's block grammar, as the loader calls it."""
+    return lang_parser.parse(text, name, grammar=grammar())
+
+
+def parse_with_problems(text: str, name: str = "<task>") -> tuple[Task, list[Problem]]:
+    return lang_parser.parse_with_problems(text, name, grammar=grammar())
+
 
 TASKS = Path(__file__).parent / "tasks"
 

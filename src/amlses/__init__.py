@@ -24,7 +24,7 @@ _EXPORTS = {
         ),
         "errors",
     ),
-    "RunOptions": "runtime",
+    "RunOptions": "runtime.context",
     **dict.fromkeys(
         ("ClientCache", "Connection", "Identity", "SendDataPoint", "SendQuota", "SesSession"),
         "ses",
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
         TaskError,
         UsageError,
     )
-    from .runtime import RunOptions
+    from .runtime.context import RunOptions
     from .ses import ClientCache, Connection, Identity, SendDataPoint, SendQuota, SesSession
 
 __all__ = [

@@ -12,45 +12,47 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .actions.ses import resolve_automate_secrets
-from .check import check_task
-from .datasets import Dataset
-from .errors import AmlError, AmlSyntaxError, Problem, TaskError, UsageError
+from .errors import AmlError, AmlSyntaxError, Problem, StopTask
 from .expressions import Value
-from .nodes import Block, Step, Task
-from .parser import parse_with_problems
+from .lang.nodes import Task
+from .loader import (
+    MAX_TASK_BYTES,
+    check_text,
+    load_task,
+    parse_task,
+    read_task_file,
+    unlock_secrets,
+)
 from .redact import Redactor, redacted_logging
-from .runtime import Context, Reporter, RunOptions, StopTask
-from .secrets import is_secret_attribute
-from .vault import reveal_task
+from .runtime.context import Context, Reporter, RunOptions
+from .runtime.datasets import Dataset
+from .runtime.runner import run as run_context
 
 if TYPE_CHECKING:
     from .ses import ClientCache
 
-MAX_TASK_BYTES = 10_000_000
+__all__ = [
+    "MAX_TASK_BYTES",
+    "RunResult",
+    "check",
+    "load",
+    "parse",
+    "parse_file",
+    "prepare",
+    "run",
+    "run_file",
+]
 
 
 def load(path: str | Path) -> str:
-    """Read a task file as text (UTF-8, with or without BOM; Windows-1252 as a fallback)."""
-    file = Path(path)
-    try:
-        size = file.stat().st_size
-        if size > MAX_TASK_BYTES:
-            raise UsageError(
-                f"{file}: the task file is {size:,} bytes; amlses reads at most {MAX_TASK_BYTES:,}"
-            )
-        data = file.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"cannot read task file {file}: {exc.strerror or exc}") from None
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace")
+    """Read a task file as text: bounded, regular files only; UTF-8 with or without BOM,
+    UTF-16 with BOM, else Windows-1252 (:func:`amlses.loader.read_task_file`)."""
+    return read_task_file(path)
 
 
 def parse(text: str, name: str = "<task>") -> Task:
     """Parse task text; raise :class:`AmlSyntaxError` listing every syntax problem."""
-    task, problems = parse_with_problems(text, name)
+    task, problems = parse_task(text, name)
     if problems:
         raise AmlSyntaxError(problems)
     return task
@@ -70,12 +72,7 @@ def check(
 
     With a ``redactor``, the task's literal secrets are registered, for masking the problems.
     """
-    task, problems = parse_with_problems(text, name)
-    if redactor is not None:
-        register_secrets(task, redactor)
-    if any(p.severity == "error" for p in problems):
-        return problems
-    return problems + check_task(task, variables)
+    return check_text(text, name, variables, redactor)
 
 
 @dataclass
@@ -99,18 +96,11 @@ def prepare(
 ) -> tuple[Task, list[Problem]]:
     """Parse and check; raise :class:`TaskError` when the task must not run.
 
-    With a ``redactor``, the task's literal secrets are registered first, so that even the
-    errors of a task that never runs are masked when rendered through it.
+    With a ``redactor``, the task's secrets are registered first, so that even the errors of
+    a task that never runs are masked when rendered through it.
     """
-    task, problems = parse_with_problems(text, name)
-    if redactor is not None:
-        register_secrets(task, redactor)
-    if problems:
-        raise AmlSyntaxError(problems)
-    problems = check_task(task, variables)
-    if any(p.severity == "error" for p in problems):
-        raise TaskError(problems)
-    return task, problems
+    loaded = load_task(text, name, variables=variables, redactor=redactor)
+    return loaded.task, loaded.warnings
 
 
 def run(
@@ -131,19 +121,25 @@ def run(
     """
     options = options or RunOptions()
     redactor = redactor or Redactor()
-    task, warnings = prepare(text, name, options.variables, redactor)
-    context = Context(task, options=options, reporter=reporter, redactor=redactor, cache=cache)
-    result = RunResult("success", warnings=warnings)
+    loaded = load_task(text, name, variables=options.variables, redactor=redactor)
+    context = Context(
+        loaded.task,
+        options=options,
+        reporter=reporter,
+        redactor=redactor,
+        cache=cache,
+        secret_variables=loaded.secret_variables,
+    )
+    result = RunResult("success", warnings=loaded.warnings)
     try:
         # Every amlses:v1: token is decrypted before the first step: a bad one fails the run
         # at its attribute, before any step (and so any request) has run.  Before the
         # warnings too, whose source lines must be masked with the decrypted values known.
-        reveal_task(task, options.vault, redactor)
-        resolve_automate_secrets(context)
-        for warning in (w for w in warnings if w.severity == "warning"):  # notes are for check
-            context.reporter.message(warning.render(), "problem")
+        unlock_secrets(loaded.task, context)
+        for warning in (w for w in loaded.warnings if w.severity == "warning"):
+            context.reporter.message(warning.render(), "problem")  # notes are for check
         with redacted_logging(redactor):
-            context.runner.run()
+            run_context(context)
     except StopTask as stop:
         result.status = stop.status
         result.error = stop.error
@@ -169,23 +165,6 @@ def _mask_error(error: AmlError, redactor: Redactor) -> None:
     error.args = (error.message,)
     if error.source_line is not None:
         error.source_line = redactor(error.source_line)
-
-
-def register_secrets(task: Task, redactor: Redactor) -> None:
-    """Register every literal secret attribute value of ``task`` before anything runs.
-
-    Walks with an explicit stack rather than :meth:`Task.walk`: it also runs on the task the
-    parser recovered from a file it refused, which may nest blocks thousands deep.
-    """
-    pending: list[Step] = list(task.body)
-    while pending:
-        step = pending.pop()
-        for attribute in step.attributes:
-            if is_secret_attribute(attribute.name):
-                redactor.add(attribute.value)
-        if isinstance(step, Block):
-            pending.extend(step.body)
-            pending.extend(step.orelse or ())
 
 
 def run_file(path: str | Path, **kwargs: object) -> RunResult:

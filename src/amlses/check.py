@@ -2,7 +2,10 @@
 
 It reads the same attribute specs the runner binds with, so whatever ``check`` accepts the
 runner understands, and whatever the runner would reject on an attribute, ``check`` reports
-first — with ``file:line:column`` and the source line (spec ``aml-core.md`` §6).
+first — with ``file:line:column`` and the source line (spec ``aml-core.md`` §6).  The walk is
+generic: what a step creates, whether it needs a loop, labels and jumps, and element-specific
+rules (an activity's or element's ``check`` hook, such as the SES session rules) all come
+from the registry, so this module names no element.
 """
 
 from __future__ import annotations
@@ -14,30 +17,15 @@ from .actions.spec import BOOL, CHOICE, NUMBER, RAW, Activity, Attr, convert, su
 from .errors import Problem
 from .expressions import problems as expression_problems
 from .expressions import references
-from .nodes import Attribute, Block, Step, Task
-from .onerror import POLICY_ATTRIBUTES, UNAVAILABLE, policy_problems
+from .lang.nodes import Attribute, Block, Step, Task
+from .runtime.onerror import POLICY_ATTRIBUTES, UNAVAILABLE, policy_problems
 from .source import Position
 
 #: datasets and variables Automate itself provides to every task
 SYSTEM_NAMES = frozenset({"amerror", "amtrigger", "amtask"})
-#: attributes that name (rather than read) a dataset a step produces
-DATASET_OUTPUTS = ("RESULTDATASET", "STATISTICSDATASET")
-#: attributes that name a variable a step writes
-VARIABLE_OUTPUTS = ("RESULTVARIABLE", "NAME", "VARIABLENAME", "FOUNDTEXTVARIABLE", "INDEXVARIABLE")
-#: Automate steps amlses knows but cannot run, by (element, activity or None for any): why
-UNSUPPORTED = {
-    ("AMSHOWDIALOG", "input"): "needs a desktop",
-    ("AMSHOWDIALOG", "custom"): "needs a desktop",
-    ("AMINPUTBOX", None): "needs a desktop",
-    ("AMLOOP", "windows"): "needs a desktop",
-    ("AMLOOP", "processes"): "needs a desktop",
-    ("AMIF", "window_exists"): "needs a desktop",
-    ("AMIF", "pixel_exists"): "needs a desktop",
-    ("AMIF", "process_running"): "needs a desktop",
-    ("AMWAIT", "pixel"): "needs a desktop",
-    ("AMSCRIPT", None): "runs Automate's BASIC script engine",
-    ("AMTASK", "trigger"): "needs an Automate server",
-}
+
+#: datasets and variables Automate itself provides to every task
+SYSTEM_NAMES = frozenset({"amerror", "amtrigger", "amtask"})
 
 
 class Checker:
@@ -70,14 +58,16 @@ class Checker:
     def check_jumps(self) -> None:
         """Every goto (step or AM_ONERROR=GOTO) must name a label that exists in the task."""
         labels = {
-            step.value("LABELNAME", step.value("LABEL")).lower()
-            for step in self.task.walk()
-            if step.name == "AMLABEL" and step.activity in ("", "create")
+            label.lower()
+            for label in (actions.label_defined(step) for step in self.task.walk())
+            if label is not None
         }
         for step in self.task.walk():
             targets: list[tuple[str, Attribute | None]] = []
-            if (step.name == "AMLABEL" and step.activity == "goto") or step.name == "AMGOTO":
-                attribute = step.get("LABELNAME") or step.get("LABEL")
+            spec = actions.find_or_none(step)
+            if spec is not None and spec.label == "goto":
+                attr = spec.attr(spec.label_attr)
+                attribute = spec.lookup(step, attr) if attr is not None else None
                 targets.append((attribute.value if attribute else "", attribute))
             action = step.get("AM_ONERROR")
             if action is not None and action.value.strip().lower().startswith("goto"):
@@ -137,7 +127,7 @@ class Checker:
             if spec is not None:  # before a body: a loop's RESULTVARIABLE is read inside it
                 self.record_outputs(step, spec)
             if isinstance(step, Block):
-                inner = loops + (1 if step.name == "AMLOOP" else 0)
+                inner = loops + (1 if spec is not None and spec.loop else 0)
                 self.visit(step.body, inner)
                 if step.orelse is not None:
                     self.visit(step.orelse, inner)
@@ -146,20 +136,21 @@ class Checker:
         try:
             spec = actions.find(step)
         except actions.UnknownStep as exc:
-            self.problem(self.unsupported(step) or str(exc), step.position, None)
+            reason = actions.unsupported_reason(step)
+            message = f"{step.label} {reason} and is not supported by amlses" if reason else None
+            self.problem(message or str(exc), step.position, None)
             return None
         element = actions.ELEMENTS[step.name]
         self.check_attributes(step, spec, element)
         self.check_policy(step)
-        if step.name == "AMIF" and step.activity == "last_step":
-            self.check_last_step(step)
         self.note_extensions(step, spec)
-        if spec.handler is actions.core.loop_break and loops == 0:
+        if spec.needs_loop and loops == 0:
             self.problem(
                 "break outside a loop: it must stand inside an <AMLOOP>", step.position, step
             )
-        if step.name == "AMAWSSES":
-            self.check_ses(step)
+        for hook in (spec.check, element.check):
+            if hook is not None:
+                hook(self, step)
         return spec
 
     def check_attributes(self, step: Step, spec: Activity, element: actions.Element) -> None:
@@ -192,14 +183,14 @@ class Checker:
                         spellings[1].where,
                         step,
                     )
-            self.check_value(step, attr, first)
+            self.check_value(step, spec, attr, first)
 
-    def check_value(self, step: Step, attr: Attr, attribute: Attribute) -> None:
+    def check_value(self, step: Step, spec: Activity, attr: Attr, attribute: Attribute) -> None:
         value = attribute.value
         if attr.required and not value.strip():
             self.problem(f"the required attribute {attr.name} is empty", attribute.position, step)
         kind = "condition" if attr.kind == RAW else "text"
-        complex_mode = step.name == "AMLOOP" or (  # a loop EXPRESSION is always full BASIC
+        complex_mode = spec.loop or (  # a loop EXPRESSION is always full BASIC
             step.value("USECOMPLEXUI").strip().lower() in ("yes", "true", "1")
         )
         for message, offset in expression_problems(value, kind=kind, complex=complex_mode):
@@ -222,71 +213,15 @@ class Checker:
         lowered = name.lower()
         return lowered in self.names or lowered.partition(".")[0] in self.names
 
-    def unsupported(self, step: Step) -> str | None:
-        """Why a step amlses knows of cannot run here (rather than "unknown element"), or None."""
-        reason = UNSUPPORTED.get((step.name, step.activity)) or UNSUPPORTED.get((step.name, None))
-        if reason is None:
-            return None
-        return f"{step.label} {reason} and is not supported by amlses"
-
     def record_outputs(self, step: Step, spec: Activity) -> None:
         """Remember the datasets and variables this step creates, for later references."""
-        for name in (*DATASET_OUTPUTS, "RESULTDATSET", *VARIABLE_OUTPUTS):
-            attribute = step.get(name)
-            if attribute is not None and attribute.value and spec.attr(name) is not None:
-                self.names.add(attribute.value.lower())
-
-    def check_last_step(self, step: Step) -> None:
-        """``LASTSTEP="failedwithcode"`` means nothing without the codes to compare with."""
-        mode = step.value("LASTSTEP").strip().lower()
-        if mode == "failedwithcode" and not step.value("RESULTCODE").strip():
-            self.problem(
-                'LASTSTEP="failedwithcode" needs RESULTCODE: the error codes to match, '
-                'e.g. RESULTCODE="MessageRejected,Throttling"',
-                (step.get("LASTSTEP") or step).position,
-                step,
-            )
-
-    def check_ses(self, step: Step) -> None:
-        activity = step.activity
-        session = step.value("SESSION", "SESSession1")
-        provider = step.value("PROVIDER").strip().lower()
-        if activity == "create_session":
-            self.sessions.add(session.lower())
-        elif activity == "end_session" or provider == "session_based":
-            if "%" not in session and session.lower() not in self.sessions:
-                self.problem(
-                    f'session "{session}" is used before any create_session opens it',
-                    (step.get("SESSION") or step).position,
-                    step,
-                )
-        elif step.get("SESSION") is not None and provider in ("", "host_based", "host"):
-            self.problem(
-                'SESSION is ignored without PROVIDER="session_based": this step connects with '
-                "its own ACCESSKEY/SECRETKEY",
-                step.position,
-                step,
-                severity="warning",
-            )
-        if activity == "email_statistics" and not (
-            step.get("RESULTDATASET") or step.get("RESULTDATSET") or step.get("STATISTICSDATASET")
-        ):
-            self.problem(
-                "give RESULTDATASET (the quota), STATISTICSDATASET, or both", step.position, step
-            )
-        if (
-            step.value("SIGNVERSION").strip() == "2"
-            or step.value("SIGNMETHOD").strip().lower() == "hmacsha1"
-        ):
-            self.problem(
-                "SIGNVERSION/SIGNMETHOD ask for a legacy signature and are ignored: SES accepts "
-                "only Signature Version 4 since 2020-10-01",
-                step.position,
-                step,
-                severity="warning",
-            )
-        if (step.get("PROXYUSER") or step.get("PROXYUSERNAME")) and not step.get("PROXYHOST"):
-            self.problem("a proxy user is given without PROXYHOST", step.position, step)
+        for attr in spec.attrs:
+            if not attr.output:
+                continue
+            for name in attr.names:
+                attribute = step.get(name)
+                if attribute is not None and attribute.value:
+                    self.names.add(attribute.value.lower())
 
 
 def check_task(task: Task, variables: Iterable[str] = ()) -> list[Problem]:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from .errors import EXIT_INVALID, EXIT_OK, EXIT_TASK_FAILED, AmlError, UsageError
+from .secrets import SECRET_ATTRIBUTES
 
 if TYPE_CHECKING:
     from .emulator import OutboxMessage
@@ -138,7 +139,7 @@ def _run(settings: dict[str, Any], redactor: Redactor) -> None:
     from . import api
     from .output import HumanReporter, RecordingReporter, failure_summary, result_json
     from .redact import debug_logging
-    from .runtime import RunOptions
+    from .runtime.context import RunOptions
 
     task: str = settings["task"]
     quiet = bool(settings["quiet"] or settings["as_json"])
@@ -251,8 +252,6 @@ def check(task: str, variables: tuple[str, ...]) -> None:
 # --------------------------------------------------------------------------------------------
 # Secrets at rest: amlses encrypt | decrypt | key (see amlses.vault)
 
-_SECRET_ATTRIBUTES = ("SECRETKEY", "PROXYPWD", "SESSIONTOKEN")
-
 
 def _stdin_is_terminal() -> bool:
     return sys.stdin.isatty()
@@ -278,16 +277,16 @@ def _read_secret(prompt: str) -> str:
 @click.option(
     "--as",
     "attribute",
-    type=click.Choice(_SECRET_ATTRIBUTES, case_sensitive=False),
+    type=click.Choice(sorted(SECRET_ATTRIBUTES), case_sensitive=False),
     help='Print ATTRIBUTE="token", ready to paste into a step.',
 )
 def encrypt(attribute: str | None) -> None:
     """Encrypt a secret for a task: prints an amlses:v1: token.
 
-    Paste the token as SECRETKEY, PROXYPWD or SESSIONTOKEN; `amlses run` decrypts it before
-    the first step.  The secret is read from a prompt that does not echo, or from standard
-    input when that is not a terminal.  The key comes from AMLSES_KEY, the key file or the OS
-    keyring: create one with `amlses key init`.
+    Paste the token as any secret attribute (SECRETKEY, PROXYPWD, SESSIONTOKEN, PASSWORD);
+    `amlses run` decrypts it before the first step.  The secret is read from a prompt that
+    does not echo, or from standard input when that is not a terminal.  The key comes from
+    AMLSES_KEY, the key file or the OS keyring: create one with `amlses key init`.
     """
     from .vault import Vault
 

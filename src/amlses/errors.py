@@ -11,9 +11,16 @@ The hierarchy::
         ├── SessionError        an SES session was misused (unknown, ended, reopened)
         └── AwsError            AWS answered with an error (code, message, request id)
 
+    BreakLoop, GotoLabel, StopTask   control-flow signals (not errors): raised by steps deep in
+                                     the tree, caught by the loop, body or run that owns them
+
 Each error renders as one paragraph: ``file:line: <ELEMENT ACTIVITY="…">: message``, followed by
 the source line when it is known.  Rendering goes through :mod:`amlses.redact`, so a secret that
 slipped into a message is masked at the last moment as well.
+
+The loop and jump signals live here, at the bottom, as Robot Framework keeps ``BreakLoop`` in
+``robot/errors.py``: the handlers that raise them and the runner that catches them both import
+downward, so neither needs the other.
 """
 
 from __future__ import annotations
@@ -203,3 +210,25 @@ class AwsError(StepError):
         self.aws_message = message
         self.request_id = request_id
         self.operation = operation
+
+
+class BreakLoop(Exception):  # noqa: N818 (a control-flow signal, not an error)
+    """Raised by a break step (or ``AM_ONERROR="BREAK"``); the innermost loop catches it."""
+
+
+class GotoLabel(Exception):  # noqa: N818 (a control-flow signal, not an error)
+    """Raised by a goto step; the innermost body holding the label goes on from there."""
+
+    def __init__(self, label: str, position: Position | None = None) -> None:
+        super().__init__(label)
+        self.label = label
+        self.position = position
+
+
+class StopTask(Exception):  # noqa: N818 (a control-flow signal, not an error)
+    """Raised by a stop step: ends the whole run (subtasks included) with ``status``."""
+
+    def __init__(self, status: str, error: AmlError | None = None) -> None:
+        super().__init__(status)
+        self.status = status
+        self.error = error

@@ -12,24 +12,19 @@ import time
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING
 
+from .actions import describe
 from .expressions import to_text
-from .nodes import Block
+from .lang.nodes import Block
 from .redact import Redactor
 
 if TYPE_CHECKING:
     from .api import RunResult
-    from .datasets import Dataset
     from .errors import AmlError
-    from .nodes import Step
+    from .lang.nodes import Step
+    from .runtime.datasets import Dataset
 
 MAX_TABLE_ROWS = 50
 PROGRESS_AFTER = 1.0  # seconds a loop runs before its progress is shown
-
-
-def describe(step: Step) -> str:
-    """``AMAWSSES verify_identity``: the element and activity of a step, for a step line."""
-    activity = step.value("ACTIVITY") or (step.value("TYPE") if step.name == "AMLOOP" else "")
-    return f"{step.name} {activity}".strip()
 
 
 class HumanReporter:

@@ -44,7 +44,7 @@ from .errors import AmlError, StepError
 from .secrets import is_secret_attribute
 
 if TYPE_CHECKING:
-    from .nodes import Task
+    from .lang.nodes import Task
     from .redact import Redactor
 
 __all__ = [

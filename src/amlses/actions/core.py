@@ -1,7 +1,7 @@
 """The AML core steps around the SES action: If, Loop, Break (spec ``aml-core.md`` §4).
 
 Block handlers get the block node and drive the runner over its body; a loop catches
-:class:`~amlses.runtime.BreakLoop`.  Loop state lives on the dataset (its current row) or in
+:class:`~amlses.errors.BreakLoop`.  Loop state lives on the dataset (its current row) or in
 the handler's own counter, so a ``%DS.Field%`` read anywhere inside the body sees the row the
 loop is on, and two nested dataset loops each keep their own dataset's row.
 
@@ -15,21 +15,25 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from ..datasets import Dataset
-from ..errors import StepError
+from ..errors import BreakLoop, StepError
 from ..expressions import condition, to_text
-from ..nodes import Block, Step
-from ..runtime import BreakLoop
-from . import activity, element
-from .spec import BOOL, CHOICE, NAME, NUMBER, RAW, Args, Attr
+from ..lang.nodes import Block, Step
+from ..runtime.datasets import Dataset
+from .registry import activity, element, unsupported
+from .spec import BOOL, CHOICE, NAME, NUMBER, RAW, VARIABLE, Args, Attr, StaticCheck
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from ..expressions import Value
-    from ..runtime import Context
+    from ..runtime.context import Context
 
-element("AMLOOP", legacy_attr="TYPE")
+element("AMLOOP", legacy_attr="TYPE", end_tags=("AMENDLOOP",))
+element("AMIF", divider="AMELSE", end_tags=("AMENDIF",))
+for _loop in ("windows", "processes"):
+    unsupported("AMLOOP", _loop, "needs a desktop")
+for _test in ("window_exists", "pixel_exists", "process_running"):
+    unsupported("AMIF", _test, "needs a desktop")
 
 #: DELIMITER option values of Loop - List (AWE 10 loop_list.htm); anything else is the
 #: delimiter itself ("a custom character")
@@ -71,12 +75,25 @@ def if_condition(context: Context, step: Step, args: Args) -> str:
     """If - Condition: run the body when EXPRESSION is true, else the AMELSE branch."""
     attribute = step.get("EXPRESSION")
     result = condition(
-        args["EXPRESSION"],
+        args.text("EXPRESSION"),
         context,
         attribute.position if attribute else step.position,
-        complex=bool(args["USECOMPLEXUI"]),
+        complex=args.flag("USECOMPLEXUI"),
     )
     return _branch(context, step, result)
+
+
+def _check_last_step(checker: StaticCheck, step: Step) -> None:
+    """``LASTSTEP="failedwithcode"`` means nothing without the codes to compare with."""
+    mode = step.value("LASTSTEP").strip().lower()
+    if mode == "failedwithcode" and not step.value("RESULTCODE").strip():
+        checker.problem(_NEEDS_RESULTCODE, (step.get("LASTSTEP") or step).position, step)
+
+
+_NEEDS_RESULTCODE = (
+    'LASTSTEP="failedwithcode" needs RESULTCODE: the error codes to match, '
+    'e.g. RESULTCODE="MessageRejected,Throttling"'
+)
 
 
 @activity(
@@ -91,6 +108,7 @@ def if_condition(context: Context, step: Step, args: Args) -> str:
     ),
     Attr("RESULTCODE", doc="comma-separated error codes, for failedwithcode"),
     block=True,
+    check=_check_last_step,
 )
 def if_last_step(context: Context, step: Step, args: Args) -> str:
     """If - Last step: branch on how the previous step ended (after AM_ONERROR="CONTINUE").
@@ -107,13 +125,10 @@ def if_last_step(context: Context, step: Step, args: Args) -> str:
     elif wanted == "failed":
         result = error is not None
     else:
-        written = str(args["RESULTCODE"] or "")
+        written = args.text("RESULTCODE")
         codes = {code.strip().lower() for code in written.split(",") if code.strip()}
         if not codes:
-            raise StepError(
-                'LASTSTEP="failedwithcode" needs RESULTCODE: the error codes to match, '
-                'e.g. RESULTCODE="MessageRejected,Throttling"'
-            )
+            raise StepError(_NEEDS_RESULTCODE)
         result = error is not None and error.code.lower() in codes
     return _branch(context, step, result)
 
@@ -132,8 +147,8 @@ def if_last_step(context: Context, step: Step, args: Args) -> str:
     ),
     Attr("USECASE", BOOL, default=False, doc="YES: case-sensitive (default: any case)"),
     Attr("USERE", BOOL, default=False, doc="YES: SUBSTRING is a regular expression"),
-    Attr("FOUNDTEXTVARIABLE", NAME, doc="receives the text found ('' when none)"),
-    Attr("INDEXVARIABLE", NAME, doc="receives the 1-based position found (0 when none)"),
+    Attr("FOUNDTEXTVARIABLE", NAME, output=VARIABLE, doc="receives the text found ('' when none)"),
+    Attr("INDEXVARIABLE", NAME, output=VARIABLE, doc="receives the 1-based position found"),
     block=True,
 )
 def if_contains_text(context: Context, step: Step, args: Args) -> str:
@@ -145,12 +160,14 @@ def if_contains_text(context: Context, step: Step, args: Args) -> str:
     regular expressions on everything an identity test needs.  The result variables are
     created when absent (Automate requires them to exist; amlses is friendlier).
     """
-    action = args["ACTION"]
-    found = _find_text(args["TEXT"], args["SUBSTRING"], action, args["USECASE"], args["USERE"])
-    if args["FOUNDTEXTVARIABLE"]:
-        context.set_variable(args["FOUNDTEXTVARIABLE"], found[1] if found else "", create=True)
-    if args["INDEXVARIABLE"]:
-        context.set_variable(args["INDEXVARIABLE"], found[0] + 1 if found else 0, create=True)
+    action = args.text("ACTION")
+    found = _find_text(
+        args.text("TEXT"), args.text("SUBSTRING"), action, args.flag("USECASE"), args.flag("USERE")
+    )
+    if args.text("FOUNDTEXTVARIABLE"):
+        context.set_variable(args.text("FOUNDTEXTVARIABLE"), found[1] if found else "", create=True)
+    if args.text("INDEXVARIABLE"):
+        context.set_variable(args.text("INDEXVARIABLE"), found[0] + 1 if found else 0, create=True)
     result = found is None if action == "not_contain" else found is not None
     return _branch(context, step, result)
 
@@ -207,8 +224,8 @@ def _passes(
     Attr("TO", NUMBER, doc="the last index (default 1)"),
     Attr("STEP", NUMBER, default=1, doc="added to the index on each pass; negative counts down"),
     Attr("TOTALLOOPS", NUMBER, minimum=0, doc="legacy: FROM=1 TO=n; ignored with FROM or TO"),
-    Attr("RESULTVARIABLE", NAME, doc="receives the current index (created when absent)"),
-    block=True,
+    Attr("RESULTVARIABLE", NAME, output=VARIABLE, doc="receives the current index"),
+    loop=True,
 )
 def loop_range(context: Context, step: Step, args: Args) -> str:
     """Loop - Range: run the body for each index from FROM to TO (both included) by STEP.
@@ -217,7 +234,7 @@ def loop_range(context: Context, step: Step, args: Args) -> str:
     or TO is given (AutoMate 9 action_Loop.htm).  The indices are worked out once, before the
     first pass, so a body that changes RESULTVARIABLE does not change the number of passes.
     """
-    stride = int(args["STEP"])
+    stride = args.number("STEP", 1)
     if stride == 0:
         attribute = step.get("STEP")
         raise StepError(
@@ -225,14 +242,14 @@ def loop_range(context: Context, step: Step, args: Args) -> str:
             position=attribute.position if attribute else None,
         )
     if "FROM" in args.given or "TO" in args.given or "TOTALLOOPS" not in args.given:
-        first = 1 if args["FROM"] is None else int(args["FROM"])
-        last = 1 if args["TO"] is None else int(args["TO"])
+        first = args.number("FROM", 1)
+        last = args.number("TO", 1)
     else:
-        first, last = 1, int(args["TOTALLOOPS"])
+        first, last = 1, args.number("TOTALLOOPS", 0)
     indices = range(first, last + (1 if stride > 0 else -1), stride)
     assert isinstance(step, Block)
     context.runner.enter(step, f"{first} to {last} step {stride}: {_count(len(indices), 'pass')}")
-    _passes(context, step, indices, len(indices), args["RESULTVARIABLE"])
+    _passes(context, step, indices, len(indices), args.text("RESULTVARIABLE"))
     return "done"
 
 
@@ -246,8 +263,8 @@ def loop_range(context: Context, step: Step, args: Args) -> str:
         doc="comma, new_line, semi-colon, space, tab, or the delimiter itself",
     ),
     Attr("SORT", CHOICE, default="none", choices=("none", "ascending", "descending")),
-    Attr("RESULTVARIABLE", NAME, required=True, doc="receives the item (created when absent)"),
-    block=True,
+    Attr("RESULTVARIABLE", NAME, required=True, output=VARIABLE, doc="receives the item"),
+    loop=True,
 )
 def loop_list(context: Context, step: Step, args: Args) -> str:
     """Loop - List: run the body once per item of LIST.
@@ -258,19 +275,19 @@ def loop_list(context: Context, step: Step, args: Args) -> str:
     values beyond ``none`` are cut off in the stored AWE 10 page; ``ascending`` and
     ``descending`` are inferred.
     """
-    delimiter = str(args["DELIMITER"])
+    delimiter = args.text("DELIMITER")
     separator = LIST_DELIMITERS.get(delimiter.lower(), delimiter)
     if not separator:
         raise StepError(
             "DELIMITER is empty: give comma, new_line, semi-colon, space, tab or a character"
         )
-    items = [item.strip() for item in str(args["LIST"] or "").split(separator)]
+    items = [item.strip() for item in args.text("LIST").split(separator)]
     items = [item for item in items if item]
     if args["SORT"] != "none":
         items.sort(key=str.lower, reverse=args["SORT"] == "descending")
     assert isinstance(step, Block)
     context.runner.enter(step, _count(len(items), "item"))
-    _passes(context, step, items, len(items), args["RESULTVARIABLE"])
+    _passes(context, step, items, len(items), args.text("RESULTVARIABLE"))
     return "done"
 
 
@@ -279,7 +296,7 @@ def loop_list(context: Context, step: Step, args: Args) -> str:
     "expression",
     Attr("EXPRESSION", RAW, required=True, doc="a BASIC expression; bare names are variables"),
     Attr("CONDITION", CHOICE, default="while", choices=("while", "until")),
-    block=True,
+    loop=True,
 )
 def loop_expression(context: Context, step: Step, args: Args) -> str:
     """Loop - Expression: run the body while (or until) EXPRESSION is true.
@@ -292,7 +309,7 @@ def loop_expression(context: Context, step: Step, args: Args) -> str:
     assert isinstance(step, Block)
     attribute = step.get("EXPRESSION")
     position = attribute.position if attribute else step.position
-    text, until = args["EXPRESSION"], args["CONDITION"] == "until"
+    text, until = args.text("EXPRESSION"), args["CONDITION"] == "until"
     context.runner.enter(step, f"{args['CONDITION']} {text}")
     count = 0
     try:
@@ -314,12 +331,12 @@ def loop_expression(context: Context, step: Step, args: Args) -> str:
     Attr("TO", NUMBER, minimum=0, doc="last row; absent or 0: the last row"),
     Attr("SORT", CHOICE, default="unsorted", choices=("unsorted", "ascending", "descending")),
     Attr("SORTEDCOLUMN", doc="the column to sort by (name or 1-based number)"),
-    block=True,
+    loop=True,
 )
 def loop_dataset(context: Context, step: Step, args: Args) -> str:
     """Loop - Dataset: run the body once per row, moving the dataset's current row."""
     assert isinstance(step, Block)
-    name = str(args["DATASET"])
+    name = args.text("DATASET")
     dataset = context.datasets.get(name.lower())
     if dataset is None:
         known = ", ".join(sorted(d.name for d in context.datasets.values())) or "none yet"
@@ -345,13 +362,13 @@ def _count(number: int, noun: str) -> str:
 def _row_numbers(dataset: Dataset, args: Args) -> list[int]:
     """The 1-based row numbers a dataset loop visits, in order (FROM/TO, SORT)."""
     last = len(dataset)
-    first = max(int(args["FROM"] or 1), 1)
-    to = int(args["TO"] or 0)
+    first = max(args.number("FROM", 1), 1)
+    to = args.number("TO", 0)
     end = min(to, last) if to else last
     rows = list(range(first, end + 1))
     order = args["SORT"]
     if order != "unsorted":
-        column = _sort_column(dataset, args["SORTEDCOLUMN"])
+        column = _sort_column(dataset, args.text("SORTEDCOLUMN"))
         rows.sort(
             key=lambda r: _sort_key(dataset.rows[r - 1][column]),
             reverse=order == "descending",
@@ -384,10 +401,10 @@ def _sort_key(value: object) -> tuple[int, float, str]:
 # http://www.networkautomation.com/automate/urc/resources/livedocs/am/8/Technical_Reference/
 # Actions/Loop/action_Break.htm), but every stored copy strips its markup: both candidate
 # spellings are accepted, and amlses's break leaves the innermost *loop* (inferred).
-@activity("AMLOOP", "break", doc="leave the innermost loop")
+@activity("AMLOOP", "break", doc="leave the innermost loop", needs_loop=True)
 def loop_break(context: Context, step: Step, args: Args) -> str:
     """Break: leave the innermost loop (``<AMLOOP ACTIVITY="break" />`` or ``<AMBREAK />``)."""
     raise BreakLoop()
 
 
-activity("AMBREAK", "", doc="leave the innermost loop")(loop_break)
+activity("AMBREAK", "", doc="leave the innermost loop", needs_loop=True)(loop_break)

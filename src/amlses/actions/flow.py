@@ -5,9 +5,9 @@ aml-reference.md §6).  There is no UI here, so every dialog and log step prints
 run's reporter with a level (info to stdout, warning and error to stderr), and a wait sleeps
 through the injected ``RunOptions.sleep`` so tests and dry runs never wait.
 
-Goto and stop are control signals, not errors: :class:`~amlses.runtime.GotoLabel` is caught
+Goto and stop are control signals, not errors: :class:`~amlses.errors.GotoLabel` is caught
 by the innermost body that holds the label (so a jump can leave loops and ifs), and
-:class:`~amlses.runtime.StopTask` ends the run with its status (``api.run`` turns it into the
+:class:`~amlses.errors.StopTask` ends the run with its status (``api.run`` turns it into the
 result's status; the CLI exits 0 only for ``success``).
 """
 
@@ -16,17 +16,22 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from ..errors import StepError, UsageError
+from ..errors import GotoLabel, StepError, StopTask
 from ..expressions import substitute, to_text
-from ..nodes import Step
-from ..runtime import GotoLabel, StopTask
-from . import activity, element
+from ..lang.nodes import Step
+from .registry import activity, element, unsupported
 from .spec import CHOICE, NAME, NUMBER, Args, Attr
 
 if TYPE_CHECKING:
-    from ..runtime import Context
+    from ..runtime.context import Context
 
 element("AMPAUSE", legacy_attr="ACTION")
+unsupported("AMSHOWDIALOG", "input", "needs a desktop")
+unsupported("AMSHOWDIALOG", "custom", "needs a desktop")
+unsupported("AMINPUTBOX", None, "needs a desktop")
+unsupported("AMWAIT", "pixel", "needs a desktop")
+unsupported("AMSCRIPT", None, "runs Automate's BASIC script engine")
+unsupported("AMTASK", "trigger", "needs an Automate server")
 
 # -- labels and goto -------------------------------------------------------------------------
 
@@ -36,7 +41,7 @@ element("AMPAUSE", legacy_attr="ACTION")
 _LABEL = Attr("LABELNAME", NAME, required=True, aliases=("LABEL",), doc="the label's name")
 
 
-@activity("AMLABEL", "", _LABEL, aliases=("create",))
+@activity("AMLABEL", "", _LABEL, aliases=("create",), label="define", label_attr="LABELNAME")
 def label_create(context: Context, step: Step, args: Args) -> str:
     """Label - Create: a target for goto and ``AM_ONERROR="GOTO"``; running it does nothing.
 
@@ -45,7 +50,7 @@ def label_create(context: Context, step: Step, args: Args) -> str:
     return f"label {args['LABELNAME']}"
 
 
-@activity("AMLABEL", "goto", _LABEL)
+@activity("AMLABEL", "goto", _LABEL, label="goto", label_attr="LABELNAME")
 def label_goto(context: Context, step: Step, args: Args) -> str:
     """Label - Goto: go on after the named label (``<AMGOTO>`` in AutoMate 5–9).
 
@@ -53,12 +58,14 @@ def label_goto(context: Context, step: Step, args: Args) -> str:
     If (forward or backward) but never enter one; the runner counts jumps against
     ``--max-iterations`` so a backward goto cannot loop forever.
     """
-    label = str(args["LABELNAME"])
+    label = args.text("LABELNAME")
     context.reporter.step(step, f"go to {label}", 0.0)
     raise GotoLabel(label, step.position)
 
 
-activity("AMGOTO", "", _LABEL, doc="go on after a label (legacy)")(label_goto)
+activity(
+    "AMGOTO", "", _LABEL, doc="go on after a label (legacy)", label="goto", label_attr="LABELNAME"
+)(label_goto)
 
 # -- stop and subtasks -----------------------------------------------------------------------
 
@@ -84,15 +91,15 @@ def task_stop(context: Context, step: Step, args: Args) -> str:
     with a warning saying where; ``SUCCESS`` exits 0.  A stop inside a subtask ends the whole
     run: Automate does not document otherwise, and ending is the safe reading.
     """
-    status = str(args["STATUSTYPE"])
+    status = args.text("STATUSTYPE")
     error = None
     if status == "error":
-        number = args["ERRORNUMBER"]
+        number = args.number("ERRORNUMBER")
         if number is None:
             raise StepError(
                 'STATUSTYPE="ERROR" needs ERRORNUMBER: the error code the task ends with'
             )
-        text = str(args["ERRORTEXT"] or "").strip()
+        text = args.text("ERRORTEXT").strip()
         error = StepError(
             f"the task was stopped with error {number}" + (f": {text}" if text else "")
         )
@@ -107,7 +114,9 @@ def task_stop(context: Context, step: Step, args: Args) -> str:
 
 activity("AMSTOPTASK", "", *_STOP_ATTRS, doc="end the task (legacy)")(task_stop)
 
-_TASKFILE = Attr("TASKFILE", required=True, doc="the .aml file to run, relative to this task")
+_TASKFILE = Attr(
+    "TASKFILE", required=True, subtask=True, doc="the .aml file to run, relative to this task"
+)
 
 
 @activity("AMTASK", "", _TASKFILE, aliases=("start",))
@@ -116,16 +125,15 @@ def task_start(context: Context, step: Step, args: Args) -> str:
     dataset and session (``<AMSTARTTASK>`` in older versions).
 
     Automate's pages write full Windows paths; on other systems backslashes are read as
-    folder separators, so ``sub\\cleanup.aml`` next to the task works everywhere.  A missing
-    or unreadable file is a step failure (so ``AM_ONERROR`` applies), not a usage error.
+    folder separators, so ``sub\\cleanup.aml`` next to the task works everywhere, and a
+    relative path is taken from this task's own folder (a subtask's, inside a subtask).  A
+    missing or unreadable file is a step failure (so ``AM_ONERROR`` applies), not a usage
+    error; so is a subtask that would run itself again, or nest more than 32 deep.
     """
-    path = str(args["TASKFILE"]).strip()
+    path = args.text("TASKFILE").strip()
     if os.sep == "/":
         path = path.replace("\\", "/")
-    try:
-        context.run_subtask(path, step)
-    except UsageError as exc:
-        raise StepError(f"subtask {exc.message}") from None
+    context.runner.run_subtask(path, step)
     return f"subtask {path} done"
 
 
@@ -146,7 +154,7 @@ def wait_duration(context: Context, step: Step, args: Args) -> str:
 
     The sleep is ``RunOptions.sleep``, injected so tests and benchmarks need not wait.
     """
-    amount, measure = int(args["SCALAR"]), str(args["MEASURE"])
+    amount, measure = args.number("SCALAR", 0), args.text("MEASURE")
     context.options.sleep(amount * _SECONDS[measure])
     return f"waited {amount} {measure}"
 
@@ -188,7 +196,7 @@ _EVENT_LEVELS = {"information": "info", "warning": "warning", "error": "error"}
 def event_log_write(context: Context, step: Step, args: Args) -> str:
     """Event Log - Write: print the message with its level instead of writing the Windows
     event log (information to stdout, warning and error to stderr)."""
-    context.reporter.message(str(args["MESSAGE"]), _EVENT_LEVELS[args["TYPE"]])
+    context.reporter.message(args.text("MESSAGE"), _EVENT_LEVELS[args.text("TYPE")])
     return "printed"
 
 
@@ -212,14 +220,14 @@ _LOG_LEVELS = {
 )
 def write_to_log(context: Context, step: Step, args: Args) -> str:
     """Write to log: print the text with its level (there is no Automate event log here)."""
-    context.reporter.message(_text(context, step, args, "TEXT"), _LOG_LEVELS[args["LOGLEVEL"]])
+    context.reporter.message(_text(context, step, args, "TEXT"), _LOG_LEVELS[args.text("LOGLEVEL")])
     return "printed"
 
 
 def _text(context: Context, step: Step, args: Args, name: str) -> str:
     """An attribute's text, else the element's text body (evaluated), else ""."""
     if name in args.given:
-        return str(args[name])
+        return args.text(name)
     if step.text:
         return to_text(substitute(step.text, context, step.position))
     return ""

@@ -7,9 +7,11 @@ proxies and secrets are exactly those of the documented activities (``CONNECTED`
 case, ``RESULT…`` for outputs.
 
 File attributes (``ATTACHMENTS``, ``TEXTBODYFILE``, ``MESSAGEFILE``, ``CSVFILE`` …) take
-absolute paths, or paths relative to the task file's folder, so a task and its files can move
-together.  :mod:`amlses.mail` (and through it ``email`` and ``concurrent.futures``) is imported
-inside the handlers, so ``amlses check`` and ``--help`` never pay for it.
+absolute paths, or paths relative to the folder of the task file the step stands in (a
+subtask's own folder), so a task and its files can move together
+(:meth:`~amlses.runtime.context.Context.resolve_path`).  :mod:`amlses.mail` (and through it
+``email`` and ``concurrent.futures``) is imported inside the handlers, so ``amlses check`` and
+``--help`` never pay for it.
 """
 
 from __future__ import annotations
@@ -20,17 +22,18 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..datasets import Dataset
 from ..errors import StepError
 from ..expressions import to_text
-from ..nodes import Step
-from . import activity
+from ..files import FileTooLargeError, decode_text, read_bounded
+from ..lang.nodes import Step
+from ..runtime.datasets import Dataset
+from .registry import activity
 from .ses import CONNECTED, ELEMENT, session_for
-from .spec import NAME, NUMBER, Args, Attr
+from .spec import DATASET, NAME, NUMBER, VARIABLE, Args, Attr
 
 if TYPE_CHECKING:
     from ..mail import BulkRecipient
-    from ..runtime import Context
+    from ..runtime.context import Context
 
 SENDER = Attr("FROM", required=True, doc="the verified sender, e.g. Ann Lee <ann@example.com>")
 RECIPIENTS: tuple[Attr, ...] = (
@@ -58,35 +61,36 @@ TEMPLATE_BODY: tuple[Attr, ...] = (
     Attr("SUBJECT", required=True, doc="the subject line; {{name}} placeholders allowed"),
     *BODY[1:5],
 )
-MESSAGE_ID = Attr("RESULTVARIABLE", NAME, doc="receives the SES MessageId")
+MESSAGE_ID = Attr("RESULTVARIABLE", NAME, output=VARIABLE, doc="receives the SES MessageId")
+#: the largest body, message or CSV file a step reads (SES takes at most 40 MB per message)
+MAX_FILE_BYTES = 50 * 1024 * 1024
 
 
 def _path(context: Context, text: str) -> Path:
-    """``text`` as a path; a relative one is relative to the task file's folder."""
-    path = Path(text.strip()).expanduser()
-    task_file = context.task.source.name
-    if path.is_absolute() or not task_file or task_file.startswith("<"):
-        return path
-    return Path(task_file).parent / path
+    """``text`` as a path, relative to the folder of the task file the step stands in."""
+    return Path(context.resolve_path(text))
 
 
 def _read_bytes(context: Context, text: str, what: str) -> bytes:
     path = _path(context, text)
     try:
-        return path.read_bytes()
+        return read_bounded(path, MAX_FILE_BYTES)
     except FileNotFoundError:
         raise StepError(f"the {what} {path} does not exist") from None
+    except FileTooLargeError as exc:
+        raise StepError(f"the {what} {path} cannot be read: {exc.strerror}") from None
     except OSError as exc:
         raise StepError(f"the {what} {path} cannot be read: {exc.strerror or exc}") from None
 
 
 def _read_text(context: Context, text: str, what: str) -> str:
-    """A text file as UTF-8 (with or without BOM), else Windows-1252 like task files."""
+    """A text file as Windows tools save it (UTF-8, UTF-16 with BOM, else Windows-1252)."""
     data = _read_bytes(context, text, what)
     try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace")
+        return decode_text(data)
+    except UnicodeDecodeError as exc:
+        path = _path(context, text)
+        raise StepError(f"the {what} {path} is not valid UTF-16: {exc.reason}") from None
 
 
 def _body(context: Context, args: Args, name: str) -> str | None:
@@ -95,17 +99,17 @@ def _body(context: Context, args: Args, name: str) -> str | None:
     if name in args.given and file_name in args.given:
         raise StepError(f"give {name} or {file_name}, not both")
     if file_name in args.given:
-        return _read_text(context, str(args[file_name]), f"{file_name} file")
-    return str(args[name]) if name in args.given else None
+        return _read_text(context, args.text(file_name), f"{file_name} file")
+    return args.text(name) if name in args.given else None
 
 
 def _text(args: Args, name: str) -> str:
-    return str(args[name] or "")
+    return args.text(name)
 
 
 def _store_id(context: Context, args: Args, message_id: str) -> None:
-    if args["RESULTVARIABLE"]:
-        context.set_variable(str(args["RESULTVARIABLE"]), message_id, create=True)
+    if args.text("RESULTVARIABLE"):
+        context.set_variable(args.text("RESULTVARIABLE"), message_id, create=True)
 
 
 def _envelope(args: Args) -> dict[str, Any]:
@@ -239,7 +243,14 @@ def send_templated_email(context: Context, step: Step, args: Args) -> str:
     Attr("DEFAULTTEMPLATEDATA", doc="JSON object of values for fields a row lacks"),
     *BODY,
     Attr("MAXSENDRATE", NUMBER, minimum=1, doc="recipients a second (default: GetSendQuota)"),
-    Attr("RESULTDATASET", NAME, required=True, aliases=("RESULTDATSET",), doc="one row each"),
+    Attr(
+        "RESULTDATASET",
+        NAME,
+        required=True,
+        aliases=("RESULTDATSET",),
+        output=DATASET,
+        doc="one row each",
+    ),
     extension=True,
 )
 def send_bulk_email(context: Context, step: Step, args: Args) -> str:
@@ -266,12 +277,12 @@ def send_bulk_email(context: Context, step: Step, args: Args) -> str:
         return_path=_text(args, "RETURNPATH") or None,
         configuration_set=_text(args, "CONFIGURATIONSET") or None,
         tags=_text(args, "TAGS") or None,
-        max_send_rate=args["MAXSENDRATE"],
+        max_send_rate=args.number("MAXSENDRATE"),
         clock=context.options.clock,
         sleep=context.options.sleep,
         **content,
     )
-    name = str(args["RESULTDATASET"])
+    name = args.text("RESULTDATASET")
     context.store_dataset(step, Dataset(name, mail.Delivery._fields, report.deliveries))
     for warning in report.warnings:
         context.reporter.message(warning, "warning")
@@ -291,7 +302,7 @@ def _bulk_rows(context: Context, args: Args) -> list[BulkRecipient]:
             "with a header line), one of the two"
         )
     if "DATASET" in args.given:
-        columns, rows, where = _dataset_rows(context, str(args["DATASET"]))
+        columns, rows, where = _dataset_rows(context, args.text("DATASET"))
     else:
         columns, rows, where = _csv_rows(context, _text(args, "CSVFILE"))
     to_field = _field(columns, _text(args, "TOFIELD") or "To", where, "TOFIELD")
@@ -389,7 +400,7 @@ def delete_template(context: Context, step: Step, args: Args) -> str:
     ELEMENT,
     "list_templates",
     *CONNECTED,
-    Attr("RESULTDATASET", NAME, required=True, aliases=("RESULTDATSET",)),
+    Attr("RESULTDATASET", NAME, required=True, aliases=("RESULTDATSET",), output=DATASET),
     extension=True,
 )
 def list_templates(context: Context, step: Step, args: Args) -> str:
@@ -397,7 +408,7 @@ def list_templates(context: Context, step: Step, args: Args) -> str:
     from .. import mail
 
     templates = mail.list_templates(session_for(context, args))
-    dataset = Dataset(str(args["RESULTDATASET"]), mail.TemplateInfo._fields, templates)
+    dataset = Dataset(args.text("RESULTDATASET"), mail.TemplateInfo._fields, templates)
     context.store_dataset(step, dataset)
     return f"{len(dataset)} templates -> {dataset.name}"
 
@@ -407,7 +418,7 @@ def list_templates(context: Context, step: Step, args: Args) -> str:
     "get_template",
     *CONNECTED,
     TEMPLATE,
-    Attr("RESULTDATASET", NAME, required=True, aliases=("RESULTDATSET",)),
+    Attr("RESULTDATASET", NAME, required=True, aliases=("RESULTDATSET",), output=DATASET),
     extension=True,
 )
 def get_template(context: Context, step: Step, args: Args) -> str:
@@ -417,7 +428,7 @@ def get_template(context: Context, step: Step, args: Args) -> str:
     found = mail.get_template(session_for(context, args), _text(args, "TEMPLATE"))
     columns = ("Name", "Subject", "TextPart", "HtmlPart")
     row = (found.name, found.subject, found.text, found.html)
-    context.store_dataset(step, Dataset(str(args["RESULTDATASET"]), columns, [row]))
+    context.store_dataset(step, Dataset(args.text("RESULTDATASET"), columns, [row]))
     return f"template {found.name} -> {args['RESULTDATASET']}"
 
 
@@ -427,7 +438,7 @@ def get_template(context: Context, step: Step, args: Args) -> str:
     *CONNECTED,
     TEMPLATE,
     TEMPLATE_DATA,
-    Attr("RESULTVARIABLE", NAME, doc="receives the rendered MIME message"),
+    Attr("RESULTVARIABLE", NAME, output=VARIABLE, doc="receives the rendered MIME message"),
     extension=True,
 )
 def test_render_template(context: Context, step: Step, args: Args) -> str:
@@ -439,7 +450,7 @@ def test_render_template(context: Context, step: Step, args: Args) -> str:
     rendered = mail.test_render_template(
         session_for(context, args), _text(args, "TEMPLATE"), _text(args, "TEMPLATEDATA")
     )
-    if args["RESULTVARIABLE"]:
-        context.set_variable(str(args["RESULTVARIABLE"]), rendered, create=True)
+    if args.text("RESULTVARIABLE"):
+        context.set_variable(args.text("RESULTVARIABLE"), rendered, create=True)
     subject = Parser().parsestr(rendered, headersonly=True).get("Subject", "")
     return f'rendered: subject "{subject}"'

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..datasets import Dataset
-from ..errors import AmlError, StepError
-from ..nodes import Step
-from ..sessions import DEFAULT_SESSION
-from . import activity
-from .spec import CHOICE, NAME, NUMBER, Args, Attr
+from ..errors import StepError
+from ..lang.nodes import Step
+from ..runtime.datasets import Dataset
+from ..runtime.sessions import DEFAULT_SESSION
+from ..secrets import is_automate_ciphertext
+from .registry import activity, element
+from .spec import CHOICE, DATASET, NAME, NUMBER, VARIABLE, Args, Attr, StaticCheck
 
 if TYPE_CHECKING:
-    from ..runtime import Context
+    from ..runtime.context import Context
     from ..ses import Connection, SesSession
 
 ELEMENT = "AMAWSSES"
@@ -27,12 +28,10 @@ CONNECTION_ATTRS: tuple[Attr, ...] = (
     Attr("ACCESSKEY", doc="AWS access key id; empty: the AWS default credential chain"),
     Attr(
         "SECRETKEY",
-        secret=True,
         doc="secret access key: plain, an amlses:v1: token (amlses encrypt) or Automate-encrypted",
     ),
     Attr(
         "SESSIONTOKEN",
-        secret=True,
         doc="session token of temporary credentials (plain or an amlses:v1: token)",
         extension=True,
     ),
@@ -43,7 +42,7 @@ CONNECTION_ATTRS: tuple[Attr, ...] = (
     Attr("PROXYHOST", doc="HTTP proxy host (or host:port)"),
     Attr("PROXYPORT", NUMBER, minimum=1, maximum=65535, doc="HTTP proxy port"),
     Attr("PROXYUSER", aliases=("PROXYUSERNAME",), doc="proxy user"),
-    Attr("PROXYPWD", secret=True, doc="proxy password (plain or an amlses:v1: token)"),
+    Attr("PROXYPWD", doc="proxy password (plain or an amlses:v1: token)"),
     Attr("SIGNMETHOD", CHOICE, choices=("hmacsha256", "hmacsha1"), doc="legacy; always SigV4"),
     Attr("SIGNVERSION", CHOICE, choices=("2", "4"), doc="legacy; always SigV4"),
 )
@@ -85,19 +84,14 @@ def connection(context: Context, args: Args) -> Connection:
 
 
 def _build_connection(context: Context, args: Args) -> Connection:
-    from ..ses import Connection, is_automate_ciphertext
+    from ..ses import Connection
 
     options = context.options
-    access_key = str(args["ACCESSKEY"] or "").strip()
+    access_key = args.text("ACCESSKEY").strip()
     endpoint: str | None
-    # amlses tokens were decrypted before the first step (api.run); a token that arrives
-    # through a %variable% is decrypted here, and its plain value masked from now on.
-    vault = options.vault
-    secret = vault.reveal(str(args["SECRETKEY"] or ""), "SECRETKEY")
-    token = vault.reveal(str(args["SESSIONTOKEN"] or ""), "SESSIONTOKEN")
-    password = vault.reveal(str(args["PROXYPWD"] or ""), "PROXYPWD")
-    for value in (secret, token, password):
-        context.redactor.add(value)
+    # Secret attributes arrive decrypted and registered for masking (Activity.bind).
+    secret, token = args.text("SECRETKEY"), args.text("SESSIONTOKEN")
+    password = args.text("PROXYPWD")
     if options.force_endpoint_url:
         # --local: every step talks to the emulator, which needs no real credentials.
         endpoint = options.force_endpoint_url
@@ -105,7 +99,7 @@ def _build_connection(context: Context, args: Args) -> Connection:
         if not secret or is_automate_ciphertext(secret):
             secret = LOCAL_SECRET
     else:
-        endpoint = args["SERVICEURL"] or options.endpoint_url or None
+        endpoint = args.text("SERVICEURL") or options.endpoint_url or None
         if access_key and (not secret or is_automate_ciphertext(secret)):
             # An encrypted or missing secret is looked up by access key id (spec §4.9).
             secret = _resolved_secret(context, access_key, secret)
@@ -116,40 +110,17 @@ def _build_connection(context: Context, args: Args) -> Connection:
         session_token=token,
         # --profile (RunOptions.profile) is for steps that name no key (AWS_PROFILE too).
         profile=None if access_key else options.profile,
-        role_arn=str(args.get("ROLEARN") or "").strip(),
-        external_id=str(args.get("EXTERNALID") or ""),
+        role_arn=args.text("ROLEARN").strip() if "ROLEARN" in args else "",
+        external_id=args.text("EXTERNALID") if "EXTERNALID" in args else "",
         endpoint_url=endpoint,
-        region=args["REGION"] or None,
-        user_agent=args["USERAGENT"] or "",
-        max_error_retry=args["MAXERRORRETRY"],
-        proxy_host=args["PROXYHOST"] or "",
-        proxy_port=args["PROXYPORT"],
-        proxy_user=args["PROXYUSER"] or "",
+        region=args.text("REGION") or None,
+        user_agent=args.text("USERAGENT"),
+        max_error_retry=args.number("MAXERRORRETRY"),
+        proxy_host=args.text("PROXYHOST"),
+        proxy_port=args.number("PROXYPORT"),
+        proxy_user=args.text("PROXYUSER"),
         proxy_password=password,
     )
-
-
-def resolve_automate_secrets(context: Context) -> None:
-    """Look up, before the first step, what each literal Automate-encrypted SECRETKEY stands
-    for (spec §4.9), so that the secret is masked from the first line of output on: a table
-    printed before the step that uses it must not show it either.
-
-    A key that no source knows is left for its step to report, at its line, when it runs.
-    ``--local`` uses no real secret, so nothing is looked up there.
-    """
-    from ..ses import is_automate_ciphertext
-
-    if context.options.force_endpoint_url:
-        return
-    for step in context.task.walk():
-        access_key, secret = step.value("ACCESSKEY").strip(), step.value("SECRETKEY")
-        if step.name != ELEMENT or "%" in access_key or not is_automate_ciphertext(secret):
-            continue
-        try:
-            resolved = _resolved_secret(context, access_key, secret)
-        except AmlError:
-            continue
-        context.redactor.add(resolved)
 
 
 def _resolved_secret(context: Context, access_key: str, secret: str) -> str:
@@ -163,10 +134,61 @@ def _resolved_secret(context: Context, access_key: str, secret: str) -> str:
     return cache[key]
 
 
+# -- the static check of every <AMAWSSES> step ---------------------------------------------
+
+
+def check_ses(checker: StaticCheck, step: Step) -> None:
+    """What ``amlses check`` finds in any SES step: sessions used before they are opened,
+    SESSION without session_based, legacy signature settings, a proxy user without a host."""
+    activity_name = step.activity
+    session = step.value("SESSION", DEFAULT_SESSION)
+    provider = step.value("PROVIDER").strip().lower()
+    if activity_name == "create_session":
+        checker.sessions.add(session.lower())
+    elif activity_name == "end_session" or provider == "session_based":
+        if "%" not in session and session.lower() not in checker.sessions:
+            checker.problem(
+                f'session "{session}" is used before any create_session opens it',
+                (step.get("SESSION") or step).position,
+                step,
+            )
+    elif step.get("SESSION") is not None and provider in ("", "host_based", "host"):
+        checker.problem(
+            'SESSION is ignored without PROVIDER="session_based": this step connects with '
+            "its own ACCESSKEY/SECRETKEY",
+            step.position,
+            step,
+            severity="warning",
+        )
+    if (
+        step.value("SIGNVERSION").strip() == "2"
+        or step.value("SIGNMETHOD").strip().lower() == "hmacsha1"
+    ):
+        checker.problem(
+            "SIGNVERSION/SIGNMETHOD ask for a legacy signature and are ignored: SES accepts "
+            "only Signature Version 4 since 2020-10-01",
+            step.position,
+            step,
+            severity="warning",
+        )
+    if (step.get("PROXYUSER") or step.get("PROXYUSERNAME")) and not step.get("PROXYHOST"):
+        checker.problem("a proxy user is given without PROXYHOST", step.position, step)
+
+
+element(ELEMENT, check=check_ses)
+
+_NEEDS_DATASET = "give RESULTDATASET (the quota), STATISTICSDATASET, or both"
+
+
+def _check_statistics(checker: StaticCheck, step: Step) -> None:
+    if not (step.get("RESULTDATASET") or step.get("RESULTDATSET") or step.get("STATISTICSDATASET")):
+        checker.problem(_NEEDS_DATASET, step.position, step)
+
+
 def session_for(context: Context, args: Args) -> SesSession:
     """The SES session a step uses: its named session, or its own host-based connection."""
     if args["PROVIDER"] == "session_based":
-        return context.sessions.get(str(args["SESSION"]))
+        return context.sessions.get(args.text("SESSION"))
     return context.sessions.host_based(connection(context, args))
 
 
@@ -179,7 +201,7 @@ def session_for(context: Context, args: Args) -> SesSession:
 )
 def create_session(context: Context, step: Step, args: Args) -> str:
     """Create session: open a named session holding credentials and settings (no network)."""
-    name = str(args["SESSION"])
+    name = args.text("SESSION")
     context.sessions.open(name, connection(context, args), step.position)
     return f"session {name} opened"
 
@@ -187,7 +209,7 @@ def create_session(context: Context, step: Step, args: Args) -> str:
 @activity(ELEMENT, "end_session", Attr("SESSION", NAME, default=DEFAULT_SESSION))
 def end_session(context: Context, step: Step, args: Args) -> str:
     """End session: close a session opened by create_session."""
-    name = str(args["SESSION"])
+    name = args.text("SESSION")
     context.sessions.end(name, step.position)
     return f"session {name} ended"
 
@@ -196,12 +218,12 @@ def end_session(context: Context, step: Step, args: Args) -> str:
     ELEMENT,
     "list_identities",
     *CONNECTED,
-    Attr("RESULTDATASET", NAME, required=True, aliases=("RESULTDATSET",)),
+    Attr("RESULTDATASET", NAME, required=True, aliases=("RESULTDATSET",), output=DATASET),
 )
 def list_identities(context: Context, step: Step, args: Args) -> str:
     """List identities: every address and domain of the account, into a dataset."""
     identities = session_for(context, args).list_identities()
-    dataset = Dataset(str(args["RESULTDATASET"]), ("Identity", "Type"), identities)
+    dataset = Dataset(args.text("RESULTDATASET"), ("Identity", "Type"), identities)
     context.store_dataset(step, dataset)
     return f"{len(dataset)} identities -> {dataset.name}"
 
@@ -217,14 +239,15 @@ def list_identities(context: Context, step: Step, args: Args) -> str:
         choices=("email", "emailaddress", "email_address", "domain"),
         doc="absent: inferred from the value (@ -> address)",
     ),
-    Attr("RESULTVARIABLE", NAME, doc="receives the domain's verification token"),
+    Attr("RESULTVARIABLE", NAME, output=VARIABLE, doc="receives the domain's verification token"),
 )
 def verify_identity(context: Context, step: Step, args: Args) -> str:
     """Verify identity: start verification of an address or a domain."""
-    identity = str(args["IDENTITY"]).strip()
-    token = session_for(context, args).verify_identity(identity, args["IDENTITYTYPE"])
+    identity = args.text("IDENTITY").strip()
+    kind = args.text("IDENTITYTYPE") or None
+    token = session_for(context, args).verify_identity(identity, kind)
     if args["RESULTVARIABLE"]:
-        context.set_variable(str(args["RESULTVARIABLE"]), token, create=True)
+        context.set_variable(args.text("RESULTVARIABLE"), token, create=True)
     return f"verification started for {identity}"
 
 
@@ -232,28 +255,40 @@ def verify_identity(context: Context, step: Step, args: Args) -> str:
     ELEMENT,
     "email_statistics",
     *CONNECTED,
-    Attr("RESULTDATASET", NAME, aliases=("RESULTDATSET",), doc="the sending quota, one row"),
-    Attr("STATISTICSDATASET", NAME, doc="two weeks of sending statistics"),
+    Attr(
+        "RESULTDATASET",
+        NAME,
+        aliases=("RESULTDATSET",),
+        output=DATASET,
+        doc="the sending quota, one row",
+    ),
+    Attr("STATISTICSDATASET", NAME, output=DATASET, doc="two weeks of sending statistics"),
+    check=_check_statistics,
 )
 def email_statistics(context: Context, step: Step, args: Args) -> str:
     """Email statistics: the sending quota and two weeks of statistics, as datasets."""
-    quota_name, stats_name = args["RESULTDATASET"], args["STATISTICSDATASET"]
+    quota_name, stats_name = args.text("RESULTDATASET"), args.text("STATISTICSDATASET")
     if not quota_name and not stats_name:
-        raise StepError("give RESULTDATASET (the quota), STATISTICSDATASET, or both")
+        raise StepError(_NEEDS_DATASET)
     quota, points = session_for(context, args).email_statistics()
     if quota_name:
-        context.store_dataset(step, Dataset(str(quota_name), quota._fields, [quota]))
+        context.store_dataset(step, Dataset(quota_name, quota._fields, [quota]))
     if stats_name:
         columns = ("Timestamp", "DeliveryAttempts", "Bounces", "Complaints", "Rejects")
-        context.store_dataset(step, Dataset(str(stats_name), columns, points))
+        context.store_dataset(step, Dataset(stats_name, columns, points))
     return (
         f"quota {quota.SentLast24Hours:g}/{quota.Max24HourSend:g} a day, {len(points)} data points"
     )
 
 
-@activity(ELEMENT, "delete_identity", *CONNECTED, Attr("IDENTITY", required=True))
+@activity(
+    ELEMENT,
+    "delete_identity",
+    *CONNECTED,
+    Attr("IDENTITY", required=True),
+)
 def delete_identity(context: Context, step: Step, args: Args) -> str:
     """Delete identity: remove an address or domain (absent ones succeed, as in SES)."""
-    identity = str(args["IDENTITY"]).strip()
+    identity = args.text("IDENTITY").strip()
     session_for(context, args).delete_identity(identity)
     return f"deleted {identity}"

@@ -1,9 +1,13 @@
-"""Declarative attribute specs: one description drives both conversion and ``check``.
+"""Declarative attribute and activity specs: one description drives conversion, ``check``,
+the parser's block grammar, labels, secret handling and output.
 
-Each activity declares its attributes (name, type, default, required, secret, aliases, option
-values).  At run time :meth:`Activity.bind` evaluates ``%…%`` and converts every value from
-those specs; ``amlses check`` validates the same specs statically.  No handler reads raw
-attributes itself, so a misspelt attribute can never be silently ignored.
+Each activity declares its attributes (name, type, default, required, aliases, option values,
+what they create) and what kind of step it is (a block, a loop, a step that needs a loop, a
+label or a jump, an assignment, an optional static-check hook).  At run time
+:meth:`Activity.bind` evaluates ``%…%`` and converts every value from those specs into typed
+:class:`Args`; ``amlses check`` validates the same specs statically.  No handler reads raw
+attributes itself, so a misspelt attribute can never be silently ignored.  Whether an attribute
+is secret is not declared here but read from the one list in :mod:`amlses.secrets`.
 """
 
 from __future__ import annotations
@@ -11,14 +15,16 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, overload
 
 from ..errors import StepError
 from ..expressions import Value, substitute, to_text
-from ..nodes import Attribute, Step
+from ..lang.nodes import Attribute, Step
+from ..secrets import SECRET_ATTRIBUTES
+from ..source import Position
 
 if TYPE_CHECKING:
-    from ..runtime import Context
+    from ..runtime.context import Context
 
 TEXT = "text"
 NUMBER = "number"  # a whole number
@@ -26,6 +32,10 @@ BOOL = "bool"  # YES/NO
 CHOICE = "choice"  # one of Attr.choices, case-insensitive
 NAME = "name"  # a variable/dataset/session name: %…% allowed, no type conversion
 RAW = "raw"  # kept as written (expressions evaluated by the handler itself, e.g. EXPRESSION)
+
+#: what an attribute's value names, for ``check`` to know what later steps may read
+DATASET = "dataset"
+VARIABLE = "variable"
 
 _TRUE = {"yes", "true", "1", "on"}
 _FALSE = {"no", "false", "0", "off", ""}
@@ -41,15 +51,23 @@ class Attr:
     default: Value | None = None
     choices: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()
-    secret: bool = False
     minimum: int | None = None
     maximum: int | None = None
     doc: str = ""
     extension: bool = False  # an amlses addition Automate does not have
+    #: DATASET or VARIABLE when the value names something the step creates
+    output: str = ""
+    #: the value is a task file this step runs (its secrets are registered before the run)
+    subtask: bool = False
 
     @property
     def names(self) -> tuple[str, ...]:
         return (self.name, *self.aliases)
+
+    @property
+    def secret(self) -> bool:
+        """Whether the value is a secret: decided by the one list in :mod:`amlses.secrets`."""
+        return self.name in SECRET_ATTRIBUTES
 
 
 def describe_choices(choices: tuple[str, ...]) -> str:
@@ -104,18 +122,20 @@ def suggest(word: str, candidates: Any) -> str:
     return f' (did you mean "{close}"?)' if close else ""
 
 
-class Args(Mapping[str, Value]):
+class Args(Mapping[str, "Value | None"]):
     """The bound, converted attributes of one step, keyed by the spec's canonical name.
 
     Absent optional attributes map to their default (or ``None``); ``given`` says whether the
-    step wrote an attribute at all, for the few activities where that matters.
+    step wrote an attribute at all, for the few activities where that matters.  The typed
+    accessors say what a handler expects, so no handler needs ``str(...)`` or a cast: the spec
+    already converted the value, and an accessor only states its type.
     """
 
     def __init__(self, values: dict[str, Value | None], given: frozenset[str]) -> None:
         self._values = values
         self.given = given
 
-    def __getitem__(self, key: str) -> Any:
+    def __getitem__(self, key: str) -> Value | None:
         return self._values[key.upper()]
 
     def __iter__(self) -> Iterator[str]:
@@ -124,8 +144,50 @@ class Args(Mapping[str, Value]):
     def __len__(self) -> int:
         return len(self._values)
 
+    def text(self, name: str) -> str:
+        """A text, NAME or CHOICE attribute; "" when absent without a default."""
+        value = self._values[name.upper()]
+        if value is None:
+            return ""
+        return value if isinstance(value, str) else to_text(value)
+
+    @overload
+    def number(self, name: str) -> int | None: ...
+
+    @overload
+    def number(self, name: str, default: int) -> int: ...
+
+    def number(self, name: str, default: int | None = None) -> int | None:
+        """A NUMBER attribute; ``default`` (else None) when absent without a spec default."""
+        value = self._values[name.upper()]
+        if value is None:
+            return default
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise TypeError(f"{name} is not a number attribute")  # a spec/handler mismatch
+
+    def flag(self, name: str) -> bool:
+        """A BOOL attribute (YES/NO); False when absent without a default."""
+        return bool(self._values[name.upper()])
+
 
 Handler = Callable[["Context", Step, Args], Any]
+
+
+class StaticCheck(Protocol):
+    """What an activity's static-check hook may use of ``amlses check`` (:class:`~amlses.check.
+    Checker`): report a problem, and the set of session names opened so far in the task."""
+
+    sessions: set[str]
+
+    def problem(
+        self, message: str, position: Position, step: Step | None, severity: str = "error"
+    ) -> None:
+        """Report a problem at ``position``."""
+
+
+#: an activity's own static check, run by ``amlses check`` after the generic attribute checks
+CheckHook = Callable[[StaticCheck, Step], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +201,18 @@ class Activity:
     doc: str = ""
     extension: bool = False
     block: bool = False  # runs a body (AMIF / AMLOOP): the handler drives the runner
+    #: a block that repeats its body: a break inside it is in a loop, and its expressions are
+    #: always full BASIC (the vendor's loop samples write ``EXPRESSION="mycounter=5"``)
+    loop: bool = False
+    #: only meaningful inside a loop (break): ``check`` refuses it elsewhere
+    needs_loop: bool = False
+    #: "define" for a label target, "goto" for a jump; the label's attribute is ``label_attr``
+    label: str = ""
+    label_attr: str = ""
+    #: (name attribute, value attribute) of a step that stores a value in a variable, for the
+    #: loader's secret tracking (a variable later used as SECRETKEY is masked from the start)
+    assigns: tuple[str, str] | None = None
+    check: CheckHook | None = None
     _index: dict[str, Attr] = field(default_factory=dict, compare=False, repr=False)
     _defaults: dict[str, Value | None] = field(default_factory=dict, compare=False, repr=False)
     _required: tuple[Attr, ...] = field(default=(), compare=False, repr=False)
@@ -153,6 +227,19 @@ class Activity:
     def attr(self, name: str) -> Attr | None:
         """The spec for attribute ``name`` or one of its aliases (any case)."""
         return self._index.get(name.upper())
+
+    @property
+    def secrets(self) -> tuple[Attr, ...]:
+        """The attributes of this activity whose values are secrets."""
+        return tuple(a for a in self.attrs if a.secret)
+
+    def label_of(self, step: Step) -> str | None:
+        """The label a label or goto step names (as written), or None for other steps."""
+        if not self.label:
+            return None
+        attr = self.attr(self.label_attr)
+        found = self.lookup(step, attr) if attr is not None else None
+        return found.value if found is not None else ""
 
     def lookup(self, step: Step, attr: Attr) -> Attribute | None:
         """The attribute of ``step`` that supplies ``attr`` (first spelling found)."""
@@ -198,7 +285,10 @@ class Activity:
                 values[attr.name] = raw
                 continue
             value = substitute(raw, context, attribute.position) if "%" in raw else raw
-            if attr.secret and isinstance(value, str):
+            if attr.secret:
+                # Literal tokens were decrypted by the loader; one that arrives through a
+                # %variable% is decrypted here, and its plain value masked from now on.
+                value = context.options.vault.reveal(to_text(value), attr.name)
                 context.redactor.add(value)
             if attr.required and to_text(value).strip() == "":
                 raise StepError(

@@ -5,7 +5,7 @@ and the AutoMate 5–9 elements ``<AMSET>``, ``<AMINCREMENTVARIABLE>``, ``<AMDEC
 that the vendor's own samples still contain.  The older forms carry the value as the element's
 text (``<AMVARIABLE NAME="x">1</AMVARIABLE>``); the parser keeps it as ``step.text``.
 
-Names are case-insensitive (the :class:`~amlses.runtime.Context` folds them).  A value that
+Names are case-insensitive (the :class:`~amlses.runtime.context.Context` folds them).  A value that
 looks like a number becomes one under ``TYPE="auto"`` only when nothing is lost by it, so the
 text ``007`` (a ZIP code, an account number) and ``1.50`` stay text: both still compare and add
 as numbers, because AML's operators read numeric text as numbers anyway.
@@ -18,13 +18,12 @@ from typing import TYPE_CHECKING
 
 from ..errors import StepError
 from ..expressions import Value, substitute, to_text
-from ..nodes import Step
-from ..runtime import Variable
-from . import activity
-from .spec import BOOL, CHOICE, NAME, NUMBER, Args, Attr
+from ..lang.nodes import Step
+from .registry import activity
+from .spec import BOOL, CHOICE, NAME, NUMBER, VARIABLE, Args, Attr
 
 if TYPE_CHECKING:
-    from ..runtime import Context
+    from ..runtime.context import Context, Variable
 
 #: Automate: "alphanumeric characters, must start with a letter" (Variable - Create page);
 #: the underscore is allowed because the vendor's own examples use it (``var_FilePath``)
@@ -41,7 +40,8 @@ def _value(context: Context, step: Step, args: Args) -> Value:
     exactly one ``%expr%`` keeps its type, like an attribute.
     """
     if "VALUE" in args.given:
-        return args["VALUE"]  # type: ignore[no-any-return]
+        given = args["VALUE"]
+        return "" if given is None else given
     if step.text:
         return substitute(step.text, context, step.position)
     return ""
@@ -73,7 +73,7 @@ def _shown(value: Value) -> str:
 @activity(
     "AMVARIABLE",
     "",
-    Attr("NAME", NAME, required=True, doc="the variable to create"),
+    Attr("NAME", NAME, required=True, output=VARIABLE, doc="the variable to create"),
     Attr("VALUE", doc="the initial value; the older form writes it as the element's text"),
     Attr("TYPE", CHOICE, default="auto", choices=("auto", "text"), doc="auto: detect numbers"),
     Attr("READONLY", BOOL, default=False, doc="YES: later steps cannot change it"),
@@ -81,6 +81,7 @@ def _shown(value: Value) -> str:
     Attr("PRIVATE", BOOL, default=False, doc="accepted; amlses subtasks see every variable"),
     Attr("SECURE", BOOL, default=False, doc="YES: the value is masked in every output"),
     aliases=("create",),
+    assigns=("NAME", "VALUE"),
 )
 def variable_create(context: Context, step: Step, args: Args) -> str:
     """Variable - Create: create a variable, or with ISPARAMETER keep one given from outside.
@@ -91,7 +92,7 @@ def variable_create(context: Context, step: Step, args: Args) -> str:
     value, unless it is read-only: a task constant stays constant.  ``SECURE`` values are
     added to the redactor, so they are masked wherever amlses prints.
     """
-    name = str(args["NAME"])
+    name = args.text("NAME")
     if not _VALID_NAME.fullmatch(name):
         raise StepError(
             f'"{name}" is not a valid variable name: use letters, digits and "_", starting '
@@ -99,9 +100,9 @@ def variable_create(context: Context, step: Step, args: Args) -> str:
         )
     key = name.lower()
     current = context.variables.get(key)
-    if current is not None and args["ISPARAMETER"]:
-        current.readonly = current.readonly or bool(args["READONLY"])
-        if args["SECURE"]:
+    if current is not None and args.flag("ISPARAMETER"):
+        current.readonly = current.readonly or args.flag("READONLY")
+        if args.flag("SECURE"):
             context.redactor.add(to_text(current.value))
         return f"{current.name} = {_shown(current.value)} (given)"
     if current is not None and current.readonly:
@@ -114,19 +115,26 @@ def variable_create(context: Context, step: Step, args: Args) -> str:
             f'{step.position}: --var {name} is replaced by this step; add ISPARAMETER="YES" '
             "to let the command line set it",
         )
-    if args["SECURE"]:
+    if args.flag("SECURE"):
         context.redactor.add(to_text(value))
-    context.variables[key] = Variable(name, value, readonly=bool(args["READONLY"]))
+    context.define_variable(name, value, readonly=args.flag("READONLY"))
     return f"{name} = {_shown(value)}"
 
 
 _SET_ATTRS = (
-    Attr("VARIABLENAME", NAME, required=True, aliases=("NAME",), doc="the variable to set"),
+    Attr(
+        "VARIABLENAME",
+        NAME,
+        required=True,
+        aliases=("NAME",),
+        output=VARIABLE,
+        doc="the variable to set",
+    ),
     Attr("VALUE", doc="the new value; the older form writes it as the element's text"),
 )
 
 
-@activity("AMVARIABLE", "set", *_SET_ATTRS)
+@activity("AMVARIABLE", "set", *_SET_ATTRS, assigns=("VARIABLENAME", "VALUE"))
 def variable_set(context: Context, step: Step, args: Args) -> str:
     """Variable - Set: give an existing variable a new value.
 
@@ -136,16 +144,22 @@ def variable_set(context: Context, step: Step, args: Args) -> str:
     variable must exist, as in Automate, so a misspelt name fails instead of creating a new
     one.  Numbers are kept as numbers as under ``TYPE="auto"``.
     """
-    name = str(args["VARIABLENAME"])
+    name = args.text("VARIABLENAME")
     value = auto_typed(_value(context, step, args))
     context.set_variable(name, value)
     return f"{name} = {_shown(value)}"
 
 
-activity("AMSET", "", *_SET_ATTRS, doc="set an existing variable (legacy)")(variable_set)
+activity(
+    "AMSET",
+    "",
+    *_SET_ATTRS,
+    doc="set an existing variable (legacy)",
+    assigns=("VARIABLENAME", "VALUE"),
+)(variable_set)
 
 _COUNTER_ATTRS = (
-    Attr("RESULTVARIABLE", NAME, required=True, doc="the variable to change"),
+    Attr("RESULTVARIABLE", NAME, required=True, output=VARIABLE, doc="the variable to change"),
     Attr("AMOUNT", NUMBER, default=1, doc="how much to add or take away"),
 )
 
@@ -153,13 +167,13 @@ _COUNTER_ATTRS = (
 @activity("AMVARIABLE", "increment", *_COUNTER_ATTRS)
 def variable_increment(context: Context, step: Step, args: Args) -> str:
     """Variable - Increment: add AMOUNT (default 1) to a variable holding a number."""
-    return _add(context, str(args["RESULTVARIABLE"]), int(args["AMOUNT"]))
+    return _add(context, args.text("RESULTVARIABLE"), args.number("AMOUNT", 1))
 
 
 @activity("AMVARIABLE", "decrement", *_COUNTER_ATTRS)
 def variable_decrement(context: Context, step: Step, args: Args) -> str:
     """Variable - Decrement: take AMOUNT (default 1) from a variable holding a number."""
-    return _add(context, str(args["RESULTVARIABLE"]), -int(args["AMOUNT"]))
+    return _add(context, args.text("RESULTVARIABLE"), -args.number("AMOUNT", 1))
 
 
 activity("AMINCREMENTVARIABLE", "", *_COUNTER_ATTRS, doc="add to a variable (legacy)")(

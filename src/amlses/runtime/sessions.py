@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .errors import SessionError
-from .source import Position
+from ..errors import SessionError
+from ..source import Position
 
 if TYPE_CHECKING:
-    from .ses import ClientCache, Connection, SesSession
+    from ..ses import ClientCache, Connection, SesSession
 
 DEFAULT_SESSION = "SESSession1"
 
@@ -47,7 +47,7 @@ class Sessions:
 
     def open(self, name: str, connection: Connection, position: Position | None) -> SesSession:
         """Open session ``name``; reopening one that is open is an error."""
-        from .ses import SesSession
+        from ..ses import SesSession
 
         key = name.lower()
         current = self._named.get(key)
@@ -84,7 +84,7 @@ class Sessions:
         """The session for a host-based step's own connection settings (cached)."""
         session = self._host_based.get(connection)
         if session is None:
-            from .ses import SesSession
+            from ..ses import SesSession
 
             session = self._host_based[connection] = SesSession(connection, cache=self.cache)
         return session

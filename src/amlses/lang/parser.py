@@ -1,0 +1,430 @@
+"""AML text -> :class:`~amlses.lang.nodes.Task`.
+
+AML is not reliably well-formed XML (spec ``aml-core.md`` §1): Automate 11 writes blocks as a flat
+sequence where a *self-closing* ``<AMIF … />`` opens a block closed by ``<AMIF ACTIVITY="end" />``,
+AWE 10 and the seed nest them (``<AMIF …>`` … ``</AMIF>``), legacy steps omit the closing slash,
+and comments come as ``<!-- -->`` or ``<!--- --->``.  An XML parser would reject half of the
+vendor's own samples, so this module reads a stream of tags and builds the blocks itself.
+
+It is also the security boundary for the task text: no DTD, no custom entity and no external
+reference is ever honoured — a task that declares one is refused before anything is expanded.
+
+The parser recovers from errors and goes on, so a user sees every syntax problem at once.
+Which elements open blocks is not written here: a :class:`~amlses.lang.grammar.Grammar` built
+by the action registry says so (``amlses.loader`` passes it).
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass, field
+
+from ..errors import AmlSyntaxError, Problem
+from ..source import Position, Source
+from .grammar import Grammar
+from .nodes import Attribute, Block, Step, Task
+
+MAX_TASK_CHARS = 10_000_000
+MAX_DEPTH = 100
+
+_NAME = re.compile(r"[A-Za-z_][\w.:-]*")
+_SPACE = re.compile(r"\s*")
+_ENTITY = re.compile(r"&(#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][\w.-]*);")
+_NAMED_ENTITIES = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
+
+
+@dataclass
+class _Frame:
+    """An open block while its body is being read."""
+
+    start: Step
+    body: list[Step] = field(default_factory=list)
+    orelse: list[Step] | None = None
+    else_position: Position | None = None
+
+    def add(self, step: Step) -> None:
+        (self.orelse if self.orelse is not None else self.body).append(step)
+
+
+@dataclass
+class _Pending:
+    """A start tag of a non-block element, waiting for its text body and end tag."""
+
+    step: Step
+    text_start: int
+
+
+class Parser:
+    """Reads one task file.  Use :func:`parse` unless you need the problem list."""
+
+    def __init__(self, source: Source, grammar: Grammar) -> None:
+        self.source = source
+        self.grammar = grammar
+        self.text = source.text
+        self.problems: list[Problem] = []
+        self._line_starts = [0] + [m.end() for m in re.finditer(r"\n", self.text)]
+        self._stack: list[_Frame] = []
+        self._top: list[Step] = []
+        self._pending: _Pending | None = None
+
+    # -- positions and errors ------------------------------------------------------------
+
+    def position(self, offset: int) -> Position:
+        """The 1-based line and column of ``offset``."""
+        index = bisect.bisect_right(self._line_starts, offset) - 1
+        return Position(self.source.name, index + 1, offset - self._line_starts[index] + 1)
+
+    def fail(self, message: str, offset: int, step: str | None = None) -> None:
+        """Record a syntax problem at ``offset`` and carry on (the parser recovers)."""
+        position = self.position(offset)
+        self.problems.append(
+            Problem(message, position, step=step, source_line=self.source.line(position.line))
+        )
+
+    # -- the tag stream ------------------------------------------------------------------
+
+    def parse(self) -> Task:
+        """Read the whole file, build the blocks, and return the task (problems aside)."""
+        text = self.text
+        if len(text) > MAX_TASK_CHARS:
+            self.fail(
+                f"the task file is {len(text):,} characters long; amlses reads at most "
+                f"{MAX_TASK_CHARS:,}",
+                0,
+            )
+            return Task(self.source, ())
+        offset = 0
+        while True:
+            lt = text.find("<", offset)
+            if lt < 0:
+                self._text(offset, len(text))
+                break
+            self._text(offset, lt)
+            offset = self._markup(lt)
+        self._finish()
+        return Task(self.source, tuple(self._top))
+
+    def _text(self, start: int, end: int) -> None:
+        chunk = self.text[start:end]
+        if self._pending is not None or not chunk.strip():
+            return  # a text body is read when its end tag (or the next tag) arrives
+        lead = len(chunk) - len(chunk.lstrip())
+        snippet = chunk.strip().splitlines()[0][:40]
+        self.fail(
+            f'unexpected text "{snippet}" outside a step; every AML step is a tag such as '
+            '<AMIF …> (write &lt; for a literal "<" inside an attribute value)',
+            start + lead,
+        )
+
+    def _markup(self, lt: int) -> int:
+        """Handle the markup starting at ``lt``; return the offset just after it."""
+        text = self.text
+        if text.startswith("<!--", lt):
+            end = text.find("-->", lt + 4)
+            if end < 0:
+                self.fail("comment <!-- is never closed: expected -->", lt)
+                return len(text)
+            return end + 3
+        if text.startswith("<!", lt):
+            word = _NAME.match(text, lt + 2)
+            what = f"<!{word.group(0)}" if word else "<!"
+            self.fail(
+                f"{what} is not allowed: amlses refuses DTDs, entity declarations and other "
+                "declarations in a task, so that no entity or external reference is ever expanded",
+                lt,
+            )
+            end = text.find(">", lt)
+            bracket = text.find("[", lt, end if end >= 0 else len(text))
+            if bracket >= 0:  # an internal subset: skip it whole, entity declarations and all
+                end = text.find("]>", bracket)
+                end = -1 if end < 0 else end + 1
+            return len(text) if end < 0 else end + 1
+        if text.startswith("<?", lt):
+            end = text.find("?>", lt)
+            if not text.startswith("<?xml ", lt) and not text.startswith("<?xml?", lt):
+                self.fail("processing instructions (<?…?>) are not allowed in a task", lt)
+            return len(text) if end < 0 else end + 2
+        if text.startswith("</", lt):
+            return self._end_tag(lt)
+        return self._start_tag(lt)
+
+    def _end_tag(self, lt: int) -> int:
+        text = self.text
+        match = _NAME.match(text, lt + 2)
+        close = text.find(">", lt)
+        if match is None or close < 0 or text[match.end() : close].strip():
+            self.fail("malformed end tag: expected </NAME>", lt)
+            return len(text) if close < 0 else close + 1
+        self._close(match.group(0).upper(), lt, f"</{match.group(0)}>")
+        return close + 1
+
+    def _start_tag(self, lt: int) -> int:
+        text = self.text
+        match = _NAME.match(text, lt + 1)
+        if match is None:
+            self.fail(
+                '"<" does not start a tag: expected an element name such as <AMIF; '
+                "write &lt; for a literal <",
+                lt,
+            )
+            return lt + 1
+        name = match.group(0).upper()
+        attributes, offset, self_closing, ok = self._attributes(match.end(), name)
+        if not ok:
+            return offset
+        step = Step(name, tuple(attributes), self.position(lt))
+        self._step(step, self_closing, lt, offset)
+        return offset
+
+    def _attributes(self, offset: int, element: str) -> tuple[list[Attribute], int, bool, bool]:
+        """Read ``NAME="value"`` pairs up to ``>`` or ``/>``."""
+        text = self.text
+        attributes: list[Attribute] = []
+        seen: set[str] = set()
+        while True:
+            offset = _SPACE.match(text, offset).end()  # type: ignore[union-attr]
+            if text.startswith("/>", offset):
+                return attributes, offset + 2, True, True
+            if text.startswith(">", offset):
+                return attributes, offset + 1, False, True
+            match = _NAME.match(text, offset)
+            if match is None:
+                if offset >= len(text):
+                    self.fail(f"<{element}> is never finished: expected > or />", offset)
+                    return attributes, len(text), True, False
+                self.fail(
+                    f'unexpected "{text[offset]}" in <{element}>: expected an attribute '
+                    'NAME="value", > or />',
+                    offset,
+                )
+                return attributes, self._skip_tag(offset), True, False
+            written = match.group(0)
+            offset = _SPACE.match(text, match.end()).end()  # type: ignore[union-attr]
+            if not text.startswith("=", offset):
+                self.fail(
+                    f'attribute {written} of <{element}> has no value: expected {written}="…"',
+                    match.start(),
+                )
+                return attributes, self._skip_tag(offset), True, False
+            offset = _SPACE.match(text, offset + 1).end()  # type: ignore[union-attr]
+            quote = text[offset : offset + 1]
+            if quote not in ('"', "'"):
+                self.fail(f"the value of {written} in <{element}> must be in double quotes", offset)
+                return attributes, self._skip_tag(offset), True, False
+            end = text.find(quote, offset + 1)
+            if end < 0:
+                self.fail(
+                    f"the value of {written} in <{element}> is never closed: expected {quote}",
+                    offset,
+                )
+                return attributes, len(text), True, False
+            value = self._decode(offset + 1, end)
+            upper = written.upper()
+            if upper in seen:
+                self.fail(f"attribute {written} appears twice in <{element}>", match.start())
+            else:
+                seen.add(upper)
+                attributes.append(
+                    Attribute(
+                        upper,
+                        value,
+                        self.position(offset + 1),
+                        written,
+                        self.position(match.start()),
+                    )
+                )
+            offset = end + 1
+
+    def _skip_tag(self, offset: int) -> int:
+        end = self.text.find(">", offset)
+        return len(self.text) if end < 0 else end + 1
+
+    def _decode(self, start: int, end: int) -> str:
+        """Decode the five XML entities and numeric references in ``text[start:end]``.
+
+        A ``&`` that does not start an entity is kept as written (Automate's UI writes ``&amp;``,
+        people typing by hand often do not); a *named* entity other than the five is refused.
+        """
+        raw = self.text[start:end]
+        if "&" not in raw:
+            return raw
+        out: list[str] = []
+        last = 0
+        for match in _ENTITY.finditer(raw):
+            out.append(raw[last : match.start()])
+            last = match.end()
+            ref = match.group(1)
+            if ref.startswith("#"):
+                try:
+                    code = int(ref[2:], 16) if ref[1:2] in "xX" and len(ref) > 1 else int(ref[1:])
+                    if not _is_xml_char(code):  # e.g. &#xD800;: no UTF-8 request could carry it
+                        raise ValueError(code)
+                    out.append(chr(code))
+                except (ValueError, OverflowError):
+                    self.fail(f"&{ref}; is not a valid character reference", start + match.start())
+            elif ref in _NAMED_ENTITIES:
+                out.append(_NAMED_ENTITIES[ref])
+            else:
+                self.fail(
+                    f"unknown entity &{ref};: amlses decodes only &amp; &lt; &gt; &quot; &apos; "
+                    "and numeric references, and never custom entities",
+                    start + match.start(),
+                )
+                out.append(match.group(0))
+        out.append(raw[last:])
+        return "".join(out)
+
+    # -- building blocks -----------------------------------------------------------------
+
+    def _step(self, step: Step, self_closing: bool, lt: int, after: int) -> None:
+        self._settle_pending(lt)
+        name, activity, grammar = step.name, step.activity, self.grammar
+        if name in grammar.end_tags:
+            self._close(grammar.end_tags[name], lt, f"<{name}>")
+        elif name in grammar.blocks and activity == "end":
+            self._close(name, lt, f'<{name} ACTIVITY="end" />')
+        elif name in grammar.dividers:
+            self._else(step, lt)
+        elif grammar.opens(name, activity):
+            if len(self._stack) == MAX_DEPTH:  # reported once, where the limit is crossed
+                self.fail(f"blocks are nested more than {MAX_DEPTH} deep", lt, step.label)
+            self._stack.append(_Frame(step))
+        elif self_closing:
+            self._add(step)
+        else:
+            self._pending = _Pending(step, after)
+
+    def _settle_pending(self, offset: int) -> None:
+        """A start tag followed by another tag is a legacy step written without ``/``.
+
+        Any text between the two is still taken as its body (Automate would have ended it).
+        """
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            body = self._decode(pending.text_start, offset).strip()
+            self._add(_with_text(pending.step, body or None))
+
+    def _add(self, step: Step) -> None:
+        (self._stack[-1].add if self._stack else self._top.append)(step)
+
+    def _else(self, step: Step, lt: int) -> None:
+        frame = self._stack[-1] if self._stack else None
+        divides = self.grammar.dividers[step.name]
+        if frame is None or frame.start.name != divides:
+            inner = f"; the innermost open step is {_describe(frame)}" if frame else ""
+            self.fail(f"<{step.name}> outside an <{divides}> block{inner}", lt)
+        elif frame.orelse is not None:
+            self.fail(
+                f"a second <{step.name}> in the <{divides}> of line {frame.start.position.line}; "
+                f"the first is at line {frame.else_position.line if frame.else_position else '?'}",
+                lt,
+            )
+        else:
+            frame.orelse = []
+            frame.else_position = step.position
+
+    def _close(self, name: str, lt: int, closer: str) -> None:
+        pending = self._pending
+        if pending is not None and pending.step.name == name and name not in self.grammar.blocks:
+            self._pending = None
+            body = self._decode(pending.text_start, lt).strip()
+            self._add(_with_text(pending.step, body))
+            return
+        self._settle_pending(lt)
+        if name in self.grammar.dividers:
+            return  # <AMELSE>…</AMELSE>: the else branch runs to the end of the If
+        if self._stack and self._stack[-1].start.name == name:
+            self._finish_block(self._stack.pop(), self.position(lt))
+            return
+        open_names = [frame.start.name for frame in self._stack]
+        if name not in open_names:
+            inner = (
+                f"; the innermost open step is {_describe(self._stack[-1])}"
+                if self._stack
+                else "; no block is open"
+            )
+            self.fail(f"{closer} closes nothing{inner}", lt)
+            return
+        inner_frame = self._stack[-1]
+        self.fail(
+            f"{closer} found while {_describe(inner_frame)} is still open: expected "
+            f'</{inner_frame.start.name}> or <{inner_frame.start.name} ACTIVITY="end" /> first',
+            lt,
+        )
+        while self._stack:  # recover: close everything up to the block this end belongs to
+            frame = self._stack.pop()
+            self._finish_block(frame, self.position(lt))
+            if frame.start.name == name:
+                break
+
+    def _finish_block(self, frame: _Frame, end: Position) -> None:
+        start = frame.start
+        block = Block(
+            start.name,
+            start.attributes,
+            start.position,
+            start.text,
+            body=tuple(frame.body),
+            orelse=tuple(frame.orelse) if frame.orelse is not None else None,
+            end=end,
+            else_position=frame.else_position,
+        )
+        self._add(block)
+
+    def _finish(self) -> None:
+        self._settle_pending(len(self.text))
+        while self._stack:
+            frame = self._stack[-1]
+            name = frame.start.name
+            self.fail(
+                f"{_describe(frame)} is never closed: expected </{name}> or "
+                f'<{name} ACTIVITY="end" /> before the end of the file',
+                self._offset_of(frame.start.position),
+                frame.start.label,
+            )
+            self._finish_block(self._stack.pop(), self.position(len(self.text)))
+
+    def _offset_of(self, position: Position) -> int:
+        return self._line_starts[position.line - 1] + position.column - 1
+
+
+def _is_xml_char(code: int) -> bool:
+    """Whether XML allows character ``code`` (its ``Char`` production): no NUL or other C0
+    control but tab and newlines, no lone surrogate, nothing beyond U+10FFFF."""
+    return (
+        code in (0x9, 0xA, 0xD)
+        or 0x20 <= code <= 0xD7FF
+        or 0xE000 <= code <= 0xFFFD
+        or 0x10000 <= code <= 0x10FFFF
+    )
+
+
+def _with_text(step: Step, text: str | None) -> Step:
+    return Step(step.name, step.attributes, step.position, text)
+
+
+def _describe(frame: _Frame | None) -> str:
+    if frame is None:
+        return "none"
+    return f"<{frame.start.name}> at line {frame.start.position.line}"
+
+
+def parse_with_problems(
+    text: str, name: str = "<task>", *, grammar: Grammar
+) -> tuple[Task, list[Problem]]:
+    """Parse and return the (recovered) task with every syntax problem found.
+
+    ``grammar`` says which elements open blocks; the loader passes the registry's.
+    """
+    parser = Parser(Source(name, text), grammar)
+    task = parser.parse()
+    return task, parser.problems
+
+
+def parse(text: str, name: str = "<task>", *, grammar: Grammar) -> Task:
+    """Parse a task; raise :class:`AmlSyntaxError` listing every syntax problem, if any."""
+    task, problems = parse_with_problems(text, name, grammar=grammar)
+    if problems:
+        raise AmlSyntaxError(problems)
+    return task

@@ -1,0 +1,248 @@
+"""Loading a task: read → parse → register secrets → check → reveal tokens → resolve ciphertexts.
+
+There is one way in, used by :func:`amlses.api.run`, :func:`amlses.api.check` and every subtask
+(:meth:`amlses.runtime.runner.Runner.run_subtask`) alike, so a child task is read, checked and
+masked exactly like the task that runs it.
+
+Secrets are registered with the run's redactor before anything is printed, and not only the
+literal ones: a variable whose value some step uses as a secret (``SECRETKEY="%pw%"``) is a
+secret too, so its literal value is registered at load time and every later value it takes is
+masked as it is set (:attr:`~amlses.runtime.context.Context.secret_variables`).  The task files
+a step names literally (``TASKFILE``, ``AM_RUNTASK``) are read for their secrets as well, so a
+subtask's secret is masked from the first line of the run, not only once the subtask starts.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import actions
+from .check import check_task
+from .errors import AmlError, AmlSyntaxError, Problem, TaskError, UsageError
+from .expressions import references
+from .files import FileTooLargeError, decode_text, read_bounded, resolve_task_path
+from .lang.nodes import Block, Step, Task
+from .lang.parser import parse_with_problems
+from .redact import Redactor
+from .runtime.context import MAX_SUBTASK_DEPTH, Context
+from .secrets import is_automate_ciphertext, is_secret_attribute
+from .vault import reveal_task
+
+MAX_TASK_BYTES = 10_000_000
+#: the error-handling attribute that names a task to run when a step fails
+_RUN_TASK = "AM_RUNTASK"
+
+
+@dataclass(frozen=True)
+class LoadedTask:
+    """A task that passed the check: the tree, its warnings and notes, and the names of the
+    variables its steps (or its subtasks' steps) use as secrets."""
+
+    task: Task
+    warnings: list[Problem]
+    secret_variables: frozenset[str]
+
+
+def read_task_file(path: str | Path) -> str:
+    """A task file's text: bounded, regular files only, decoded as Windows tools save it."""
+    try:
+        data = read_bounded(path, MAX_TASK_BYTES)
+    except FileTooLargeError as exc:
+        raise UsageError(
+            f"{path}: the task file is {exc.size:,} bytes; amlses reads at most {MAX_TASK_BYTES:,}"
+        ) from None
+    except OSError as exc:
+        raise UsageError(f"cannot read task file {path}: {exc.strerror or exc}") from None
+    try:
+        return decode_text(data)
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"{path}: the task file starts with a UTF-16 byte-order mark but is not valid "
+            f"UTF-16 ({exc.reason} at byte {exc.start})"
+        ) from None
+
+
+def parse_task(text: str, name: str) -> tuple[Task, list[Problem]]:
+    """Parse with the registry's block grammar; the (recovered) tree and its syntax problems."""
+    return parse_with_problems(text, name, grammar=actions.grammar())
+
+
+def check_text(
+    text: str, name: str, variables: Iterable[str] = (), redactor: Redactor | None = None
+) -> list[Problem]:
+    """Every problem of a task text, syntax and static, errors and warnings; no network.
+
+    With a ``redactor``, the task's secrets are registered first, for masking the problems.
+    """
+    task, problems = parse_task(text, name)
+    if redactor is not None:
+        register_secrets(task, redactor)
+    if any(p.severity == "error" for p in problems):
+        return problems
+    return problems + check_task(task, variables)
+
+
+def load_task(
+    text: str, name: str, *, variables: Iterable[str] = (), redactor: Redactor | None = None
+) -> LoadedTask:
+    """Parse, register secrets and check; raise :class:`TaskError` when the task must not run.
+
+    Secrets are registered before the check, so that even the errors of a task that never
+    runs are masked when rendered through ``redactor``.
+    """
+    task, problems = parse_task(text, name)
+    secret_names: frozenset[str] = frozenset()
+    if redactor is not None:
+        secret_names = register_secrets(task, redactor)
+    if problems:
+        raise AmlSyntaxError(problems)
+    problems = check_task(task, variables)
+    if any(p.severity == "error" for p in problems):
+        raise TaskError(problems)
+    return LoadedTask(task, problems, secret_names)
+
+
+def unlock_secrets(task: Task, context: Context) -> None:
+    """Before the task's first step: decrypt its ``amlses:v1:`` tokens and look up what each
+    literal Automate-encrypted SECRETKEY stands for (spec ``ses-action.md`` §4.9).
+
+    Both values are registered with the run's redactor, so they are masked from the first line
+    of output on.  A bad token fails here, at its attribute, before any request.  A ciphertext
+    that no credential source knows is left for its step to report when it runs; ``--local``
+    uses no real secret, so nothing is looked up there.
+    """
+    reveal_task(task, context.options.vault, context.redactor)
+    if context.options.force_endpoint_url:
+        return
+    from .ses import resolve_secret  # reads the AWS credential files: only when needed
+
+    for step in task.walk():
+        access_key, secret = step.value("ACCESSKEY").strip(), step.value("SECRETKEY")
+        if not access_key or "%" in access_key or not is_automate_ciphertext(secret):
+            continue
+        key = (access_key, secret)
+        if key not in context.resolved_secrets:
+            try:
+                context.resolved_secrets[key] = resolve_secret(access_key, secret)
+            except AmlError:
+                continue
+        context.redactor.add(context.resolved_secrets[key])
+
+
+def load_subtask(path: str, context: Context) -> Task:
+    """Read, check and unlock a subtask file for a run that is under way.
+
+    The variables and datasets the run holds count as known to the subtask's check; the
+    variables the subtask uses as secrets join the run's.
+    """
+    known = [*context.variables, *context.datasets]
+    loaded = load_task(read_task_file(path), path, variables=known, redactor=context.redactor)
+    context.secret_variables |= loaded.secret_variables
+    unlock_secrets(loaded.task, context)
+    return loaded.task
+
+
+def register_secrets(task: Task, redactor: Redactor) -> frozenset[str]:
+    """Register every secret of ``task`` and of the subtasks it names, before anything runs.
+
+    Returns the lower-cased names of the variables used as secrets (their literal values are
+    registered here; the runtime masks the values they take later).
+    """
+    family = _family(task)
+    secret_names = _secret_variables(family)
+    for member in family:
+        for step in _steps(member):
+            for attribute in step.attributes:
+                if is_secret_attribute(attribute.name):
+                    redactor.add(attribute.value)
+            if secret_names:
+                _register_assignment(step, secret_names, redactor)
+    return secret_names
+
+
+def _steps(task: Task) -> Iterator[Step]:
+    """Every step, with an explicit stack rather than :meth:`Task.walk`: this also runs on the
+    tree the parser recovered from a file it refused, which may nest blocks thousands deep."""
+    pending: list[Step] = list(reversed(task.body))
+    while pending:
+        step = pending.pop()
+        yield step
+        if isinstance(step, Block):
+            pending.extend(reversed(step.orelse or ()))
+            pending.extend(reversed(step.body))
+
+
+def _secret_variables(tasks: Iterable[Task]) -> frozenset[str]:
+    """The variables whose ``%name%`` appears in a secret attribute of any of ``tasks``."""
+    names: set[str] = set()
+    for task in tasks:
+        for step in _steps(task):
+            for attribute in step.attributes:
+                if "%" in attribute.value and is_secret_attribute(attribute.name):
+                    names.update(
+                        name.lower() for name, _ in references(attribute.value) if "." not in name
+                    )
+    return frozenset(names)
+
+
+def _register_assignment(step: Step, secret_names: frozenset[str], redactor: Redactor) -> None:
+    """Register the literal value a step assigns to a variable used as a secret."""
+    spec = actions.find_or_none(step)
+    if spec is None or spec.assigns is None:
+        return
+    name_attr, value_attr = spec.assigns
+    attr = spec.attr(name_attr)
+    found = spec.lookup(step, attr) if attr is not None else None
+    if found is None or found.value.strip().lower() not in secret_names:
+        return
+    value = step.value(value_attr) if step.get(value_attr) is not None else (step.text or "")
+    if "%" not in value:
+        redactor.add(value)
+
+
+def _family(task: Task) -> list[Task]:
+    """``task`` and the subtasks it names literally, read and parsed leniently (a subtask that
+    cannot be read or parsed is left for its step to report), up to the nesting limit."""
+    family = [task]
+    seen = {os.path.realpath(task.source.name)}
+    frontier = [(task, 0)]
+    while frontier:
+        current, depth = frontier.pop()
+        if depth >= MAX_SUBTASK_DEPTH:
+            continue
+        for path in _named_subtasks(current):
+            key = os.path.realpath(path)
+            if key in seen:
+                continue
+            seen.add(key)
+            try:
+                child, _ = parse_task(read_task_file(path), path)
+            except AmlError:
+                continue
+            family.append(child)
+            frontier.append((child, depth + 1))
+    return family
+
+
+def _named_subtasks(task: Task) -> Iterator[str]:
+    """The literal task files ``task``'s steps run, as paths from the task's folder."""
+    if not task.source.name or task.source.name.startswith("<"):
+        return
+    for step in _steps(task):
+        written: list[str] = []
+        spec = actions.find_or_none(step)
+        if spec is not None:
+            written += [
+                found.value
+                for attr in spec.attrs
+                if attr.subtask
+                for found in (spec.lookup(step, attr),)
+                if found is not None
+            ]
+        written.append(step.value(_RUN_TASK))
+        for value in written:
+            if value.strip() and "%" not in value:
+                yield resolve_task_path(value, task.source.name)
