@@ -1,4 +1,4 @@
-"""Tests for amlses.expressions: the %…% scanner, the BASIC subset, conditions, static checks."""
+"""Tests for amlses.expr: the %…% scanner, the BASIC subset, conditions, static checks."""
 
 from __future__ import annotations
 
@@ -11,20 +11,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from amlses.errors import ExpressionError
-from amlses.expressions import (
+from amlses.expr import (
     MAX_DEPTH,
     MAX_EXPRESSION_LENGTH,
     Segment,
-    Value,
     condition,
     evaluate,
     problems,
     references,
     scan,
     substitute,
-    to_text,
 )
 from amlses.source import Position
+from amlses.values import Value
 
 NOW = datetime.datetime(2026, 11, 23, 10, 40, 5)
 BASE = Position("task.aml", 7, 20)
@@ -80,35 +79,6 @@ def fails(call: Callable[..., object], *args: object, **kwargs: object) -> Expre
     with pytest.raises(ExpressionError) as caught:
         call(*args, **kwargs)
     return caught.value
-
-
-class TestToText:
-    @pytest.mark.parametrize(
-        ("value", "text"),
-        [
-            ("abc", "abc"),
-            ("", ""),
-            (True, "True"),
-            (False, "False"),
-            (5, "5"),
-            (-12, "-12"),
-            (5.0, "5"),
-            (2.5, "2.5"),
-            (-0.0, "0"),
-            (0.1 + 0.2, "0.3"),
-            (1 / 3, "0.333333333333333"),
-            (1e20, "1E+20"),
-            (1.5e-7, "1.5E-07"),
-            (123456789012345.0, "123456789012345"),
-            (datetime.datetime(2026, 11, 23, 10, 40), "11/23/2026 10:40:00 AM"),
-            (datetime.datetime(2026, 11, 23, 22, 5, 9), "11/23/2026 10:05:09 PM"),
-            (datetime.datetime(2026, 1, 2, 0, 30), "1/2/2026 12:30:00 AM"),
-            (datetime.datetime(2026, 11, 23), "11/23/2026"),
-            (datetime.datetime(1899, 12, 30, 12, 0), "12:00:00 PM"),
-        ],
-    )
-    def test_text(self, value: Value, text: str) -> None:
-        assert to_text(value) == text
 
 
 class TestScan:

@@ -26,8 +26,7 @@ from hypothesis import strategies as st
 
 from amlses import api
 from amlses.errors import AmlError, AmlSyntaxError, ExpressionError, UsageError
-from amlses.expressions import (
-    _FUNCTIONS,
+from amlses.expr import (
     MAX_DEPTH,
     MAX_EXPRESSION_LENGTH,
     condition,
@@ -37,6 +36,7 @@ from amlses.expressions import (
     scan,
     substitute,
 )
+from amlses.expr.functions import FUNCTIONS as BUILTINS
 from amlses.nodes import Block, Step, Task
 from amlses.parser import MAX_TASK_CHARS, parse_with_problems
 from amlses.redact import Redactor
@@ -245,9 +245,9 @@ def task_text(choose: Choices) -> str:
     return "".join(choose.element(MARKUP_CHARACTERS) for _ in range(choose.integer(0, 300)))
 
 
-# Every built-in with the argument counts it accepts, read from the evaluator itself so the
-# grammar below follows it; and the operands and operators of well-formed expressions.
-FUNCTIONS = sorted((f.name, f.low, f.high) for f in _FUNCTIONS.values())
+# Every built-in with the argument counts it accepts, read from the function table itself so
+# the grammar below follows it; and the operands and operators of well-formed expressions.
+FUNCTIONS = sorted((f.name, f.low, f.high) for f in BUILTINS.values())
 KEYWORDS = {"Mod", "And", "Or", "Not", "Like"}
 ATOMS = [t for t in EXPRESSION_TOKENS if t[-1] not in "(),+-*/\\^&=<>%" and t not in KEYWORDS]
 ATOMS += ['"2024-02-29"', '"10:30 PM"', '"d"', '"yyyy"', '"1E5"', "%x%", "%name%"]
