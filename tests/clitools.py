@@ -5,9 +5,14 @@ Importable as ``clitools`` because conftest.py puts this folder on ``sys.path``.
 
 from __future__ import annotations
 
+import base64
+import json
 import socket
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus
+from xml.sax.saxutils import escape
 
 from click.testing import CliRunner, Result
 
@@ -43,3 +48,21 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def encoded_forms(secret: str) -> set[str]:
+    """Every form of ``secret`` that must not appear in output."""
+    raw = secret.encode()
+    forms = {secret, quote(secret, safe=""), quote_plus(secret), quote(secret)}
+    for encoder in (base64.b64encode, base64.urlsafe_b64encode):
+        encoded = encoder(raw).decode()
+        forms |= {encoded, encoded.rstrip("=")}
+    forms |= {json.dumps(secret)[1:-1], escape(secret, {'"': "&quot;"})}
+    return forms
+
+
+def assert_no_leak(text: str, secrets: Iterable[str]) -> None:
+    """Fail when any form of any of ``secrets`` (:func:`encoded_forms`) is in ``text``."""
+    for secret in secrets:
+        for form in encoded_forms(secret):
+            assert form not in text, f"{form!r} (a form of {secret!r}) leaked"

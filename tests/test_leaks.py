@@ -11,23 +11,22 @@ secret would have been.
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, quote_plus
 from xml.sax.saxutils import escape
 
 import pytest
-from click.testing import CliRunner, Result
 
-from amlses import api, cli, vault
+from amlses import api, vault
 from amlses.redact import Redactor
 from amlses.runtime import RunOptions
 from amlses.ses import ClientCache, Connection, SesSession
+from clitools import assert_no_leak as assert_none_of
+from clitools import encoded_forms, invoke
 from conftest import AwsFiles
 
 SECRET_KEY = "Lk9/Secret+Key=Distinct0001"
@@ -44,32 +43,14 @@ AUTOMATE_KEY_ID = "AKIAAUTOMATELEAK0001"
 ROLE = "arn:aws:iam::123456789012:role/LeakTest"
 
 
-def encoded_forms(secret: str) -> set[str]:
-    """Every form of ``secret`` that must not appear in output."""
-    raw = secret.encode()
-    forms = {secret, quote(secret, safe=""), quote_plus(secret), quote(secret)}
-    for encoder in (base64.b64encode, base64.urlsafe_b64encode):
-        encoded = encoder(raw).decode()
-        forms |= {encoded, encoded.rstrip("=")}
-    forms |= {json.dumps(secret)[1:-1], escape(secret, {'"': "&quot;"})}
-    return forms
-
-
 def assert_no_leak(text: str, secrets: Iterable[str] = ALL) -> None:
-    for secret in secrets:
-        for form in encoded_forms(secret):
-            assert form not in text, f"{form!r} (a form of {secret!r}) leaked"
+    """No form of any of this module's secrets (or of ``secrets``) is in ``text``."""
+    assert_none_of(text, secrets)
 
 
 def aml(value: str) -> str:
     """``value`` as an AML attribute value."""
     return escape(value, {'"': "&quot;"})
-
-
-def invoke(*args: str) -> Result:
-    result = CliRunner().invoke(cli.cli, list(args))
-    assert "Traceback" not in result.output
-    return result
 
 
 @pytest.fixture

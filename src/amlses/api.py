@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import AmlError, AmlSyntaxError, Problem, StopTask
-from .expressions import Value
 from .lang.nodes import Task
 from .loader import (
     MAX_TASK_BYTES,
@@ -27,6 +26,7 @@ from .redact import Redactor, redacted_logging
 from .runtime.context import Context, Reporter, RunOptions
 from .runtime.datasets import Dataset
 from .runtime.runner import run as run_context
+from .values import Value
 
 if TYPE_CHECKING:
     from .ses import ClientCache

@@ -15,8 +15,8 @@ from collections.abc import Iterable
 from . import actions
 from .actions.spec import BOOL, CHOICE, NUMBER, RAW, Activity, Attr, convert, suggest
 from .errors import Problem
-from .expressions import problems as expression_problems
-from .expressions import references
+from .expr import problems as expression_problems
+from .expr import references
 from .lang.nodes import Attribute, Block, Step, Task
 from .runtime.onerror import POLICY_ATTRIBUTES, UNAVAILABLE, policy_problems
 from .source import Position

@@ -22,7 +22,7 @@ from pathlib import Path
 from . import actions
 from .check import check_task
 from .errors import AmlError, AmlSyntaxError, Problem, TaskError, UsageError
-from .expressions import references
+from .expr import references
 from .files import FileTooLargeError, decode_text, read_bounded, resolve_task_path
 from .lang.nodes import Block, Step, Task
 from .lang.parser import parse_with_problems

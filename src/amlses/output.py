@@ -13,9 +13,9 @@ from collections.abc import Callable
 from typing import IO, TYPE_CHECKING
 
 from .actions import describe
-from .expressions import to_text
 from .lang.nodes import Block
 from .redact import Redactor
+from .values import to_text
 
 if TYPE_CHECKING:
     from .api import RunResult

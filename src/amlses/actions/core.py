@@ -16,17 +16,18 @@ import re
 from typing import TYPE_CHECKING
 
 from ..errors import BreakLoop, StepError
-from ..expressions import condition, to_text
+from ..expr import condition
 from ..lang.nodes import Block, Step
 from ..runtime.datasets import Dataset
+from ..values import to_text
 from .registry import activity, element, unsupported
 from .spec import BOOL, CHOICE, NAME, NUMBER, RAW, VARIABLE, Args, Attr, StaticCheck
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from ..expressions import Value
     from ..runtime.context import Context
+    from ..values import Value
 
 element("AMLOOP", legacy_attr="TYPE", end_tags=("AMENDLOOP",))
 element("AMIF", divider="AMELSE", end_tags=("AMENDIF",))

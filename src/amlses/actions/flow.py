@@ -17,8 +17,9 @@ import os
 from typing import TYPE_CHECKING
 
 from ..errors import GotoLabel, StepError, StopTask
-from ..expressions import substitute, to_text
+from ..expr import substitute
 from ..lang.nodes import Step
+from ..values import to_text
 from .registry import activity, element, unsupported
 from .spec import CHOICE, NAME, NUMBER, Args, Attr
 

@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import StepError
-from ..expressions import to_text
 from ..files import FileTooLargeError, decode_text, read_bounded
 from ..lang.nodes import Step
 from ..runtime.datasets import Dataset
+from ..values import to_text
 from .registry import activity
 from .ses import CONNECTED, ELEMENT, session_for
 from .spec import DATASET, NAME, NUMBER, VARIABLE, Args, Attr

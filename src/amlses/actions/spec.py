@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, overload
 
 from ..errors import StepError
-from ..expressions import Value, substitute, to_text
+from ..expr import substitute
 from ..lang.nodes import Attribute, Step
 from ..secrets import SECRET_ATTRIBUTES
 from ..source import Position
+from ..values import Value, to_text
 
 if TYPE_CHECKING:
     from ..runtime.context import Context

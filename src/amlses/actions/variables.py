@@ -17,8 +17,9 @@ import re
 from typing import TYPE_CHECKING
 
 from ..errors import StepError
-from ..expressions import Value, substitute, to_text
+from ..expr import substitute
 from ..lang.nodes import Step
+from ..values import Value, to_text
 from .registry import activity
 from .spec import BOOL, CHOICE, NAME, NUMBER, VARIABLE, Args, Attr
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import AmlError, ExpressionError, StepError
-from ..expressions import Value, to_text
 from ..files import resolve_task_path
 from ..redact import Redactor
+from ..values import Value, to_text
 from ..vault import Vault
 from .datasets import Dataset
 from .sessions import Sessions

@@ -12,7 +12,7 @@ import datetime
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ..expressions import Value
+from ..values import Value
 
 BUILTIN_FIELDS = ("CurrentRow", "TotalRows", "TotalColumns", "ExecutionDate")
 _BUILTIN = {name.lower(): name for name in BUILTIN_FIELDS}

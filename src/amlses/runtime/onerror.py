@@ -16,8 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import AmlError, StepError
-from ..expressions import Scope, substitute, to_text
+from ..expr import Scope, substitute
 from ..lang.nodes import Step
+from ..values import to_text
 
 ACTIONS = ("stop", "continue", "break", "goto")
 _SCALES = {"milliseconds": 0.001, "ms": 0.001, "seconds": 1.0, "minutes": 60.0, "hours": 3600.0}
