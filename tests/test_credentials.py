@@ -331,7 +331,7 @@ class TestAssumeRole:
         ]
 
     def test_sts_goes_to_an_emulator_endpoint_but_not_to_aws_ses(self) -> None:
-        from amlses.ses import _sts_endpoint
+        from amlses.aws.credentials import sts_endpoint as _sts_endpoint
 
         emulator = Connection(endpoint_url="http://127.0.0.1:5000", role_arn=ROLE)
         aws = Connection(endpoint_url="https://email.eu-west-1.amazonaws.com", role_arn=ROLE)

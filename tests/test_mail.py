@@ -247,7 +247,7 @@ class TestBuildMessage:
 
 
 def _translated(exc: Exception) -> Any:
-    from amlses.ses import translate_errors
+    from amlses.aws.transport import translate_errors
 
     try:
         with translate_errors("SendEmail"):

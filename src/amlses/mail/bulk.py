@@ -1,0 +1,488 @@
+"""Bulk sends: one message per recipient, at the account's rate, each recipient at most once.
+
+:func:`send_bulk_email` paces itself with a :class:`TokenBucket` at the account's
+``MaxSendRate`` (SES counts recipients, not calls) and runs the calls on a thread pool —
+botocore clients are thread-safe.  With a template it uses ``SendBulkTemplatedEmail``, up to 50
+destinations a call, and retries only the destinations SES reports as throttled; without one,
+one ``SendEmail`` per row.  A failed recipient never stops the others; its row in the
+:class:`BulkReport` says why.  Which failures may be resent, and how often, is decided as for
+single sends (:mod:`amlses.mail.send`); a "daily quota exceeded" answer stops the run.
+
+Separate from the single sends because of what only a bulk send has: the pacing, the worker
+threads (:mod:`concurrent.futures` is imported only with this module) and the per-row report.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Final, NamedTuple, TypedDict, cast
+
+from ..aws.transport import translate_errors
+from ..errors import AwsError, StepError
+from .addresses import (
+    address_of,
+    check_recipients,
+    parse_addresses,
+    parse_template_data,
+    single_sender,
+    template_name,
+)
+from .common import (
+    DEFAULT_CHARSET,
+    MAX_BULK_DESTINATIONS,
+    MAX_RECIPIENTS,
+    Addresses,
+    MailError,
+    Tags,
+    TemplateData,
+)
+from .mime import MessageContent, message_content
+from .send import (
+    Backoff,
+    BulkStatus,
+    call,
+    common_params,
+    explain,
+    is_daily_quota,
+    not_accepted,
+    retry_budget,
+)
+from .templates import get_template
+
+if TYPE_CHECKING:
+    from ..aws.clients import SesClientSource
+
+__all__ = ["BulkRecipient", "BulkReport", "Delivery", "TokenBucket", "send_bulk_email"]
+
+# Per-destination statuses of SendBulkTemplatedEmail that say SES did not take that destination
+# and that time can cure; the other failure statuses (MessageRejected, …) are final.
+_RETRYABLE_STATUSES: Final = frozenset({"AccountThrottled", "TransientFailure"})
+_DAILY_QUOTA_STATUS: Final = "AccountDailyQuotaExceeded"
+# Worker threads for bulk sends: enough to keep the rate if a call takes 150 ms (SendEmail from
+# a client far from its region), at most 32.  Beyond botocore's pool of 10 connections the extra
+# threads open connections that are not kept (urllib3 discards them quietly): a small cost next
+# to 10 threads capping a 150 ms round trip at 66 messages a second.
+_MAX_WORKERS: Final = 32
+_ASSUMED_LATENCY: Final = 0.15
+
+
+class _SendQuotaResponse(TypedDict, total=False):
+    Max24HourSend: float
+    MaxSendRate: float
+    SentLast24Hours: float
+
+
+class TokenBucket:
+    """A thread-safe token bucket: on average ``rate`` tokens a second, bursts up to ``burst``.
+
+    :meth:`acquire` reserves tokens and sleeps until they are due.  Reservations may run the
+    bucket into debt, so a request for more tokens than ``burst`` (a 50-destination bulk call
+    on a 14/s account) still works: it simply waits longer, and so do the callers after it.
+    Waiting happens outside the lock.  ``clock`` and ``sleep`` are injected so tests control
+    time.  A rate of ``inf`` never waits.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        *,
+        burst: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not rate > 0:
+            raise ValueError(f"the rate must be positive, not {rate}")
+        self.rate = rate
+        # A tenth of a second's worth absorbs scheduling jitter without bursting noticeably.
+        self.burst = burst if burst is not None else max(1.0, rate / 10)
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._tokens = min(1.0, self.burst)  # start nearly empty: no opening burst
+        self._last = clock()
+
+    def acquire(self, tokens: float = 1.0) -> float:
+        """Take ``tokens``, sleeping until the rate allows them; returns the seconds waited."""
+        if math.isinf(self.rate):
+            return 0.0
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+            self._last = now
+            self._tokens -= tokens
+            wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
+        if wait > 0:
+            self._sleep(wait)
+        return wait
+
+
+@dataclass(frozen=True)
+class BulkRecipient:
+    """One message of a bulk send: its row number, the To address(es) and template data."""
+
+    row: int
+    to: str
+    data: Mapping[str, object] = field(default_factory=dict)
+
+
+class Delivery(NamedTuple):
+    """What happened to one recipient; the field names are the result dataset's columns.
+
+    ``Status`` is ``Success`` or a failure code (an SES error code or status, or a
+    :class:`MailError` code; ``NotSent`` when the run stopped before that row).
+    """
+
+    Row: int
+    Recipient: str
+    Status: str
+    MessageId: str
+    Error: str
+
+
+@dataclass
+class BulkReport:
+    """The outcome of :func:`send_bulk_email`: one :class:`Delivery` per recipient, in row order."""
+
+    deliveries: list[Delivery]
+    #: the pace used, in recipients a second (``inf`` when unlimited)
+    rate: float
+    seconds: float
+    #: SES send requests made, retries included
+    requests: int
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def sent(self) -> int:
+        """How many recipients SES accepted."""
+        return sum(1 for d in self.deliveries if d.Status == "Success")
+
+    @property
+    def failed(self) -> list[Delivery]:
+        """The recipients SES did not accept."""
+        return [d for d in self.deliveries if d.Status != "Success"]
+
+
+@dataclass
+class _Pending:
+    """A recipient waiting to be sent: its place in the input, addresses and JSON data."""
+
+    index: int
+    recipient: BulkRecipient
+    to: list[str]
+    data: str
+    attempts: int = 0
+
+
+class _Outcome(NamedTuple):
+    status: str
+    message_id: str = ""
+    error: str = ""
+    retry: bool = False
+
+
+def send_bulk_email(
+    session: SesClientSource,
+    recipients: Iterable[BulkRecipient | str],
+    *,
+    sender: str,
+    template: str | None = None,
+    default_template_data: TemplateData | None = None,
+    subject: str = "",
+    text: str | None = None,
+    html: str | None = None,
+    charset: str = DEFAULT_CHARSET,
+    reply_to: Addresses = (),
+    return_path: str | None = None,
+    configuration_set: str | None = None,
+    tags: Tags | None = None,
+    max_send_rate: float | None = None,
+    concurrency: int | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> BulkReport:
+    """Send one message per recipient, at the account's rate, each recipient at most once.
+
+    ``recipients`` are :class:`BulkRecipient` rows or plain addresses (numbered from 1).  With
+    ``template``, they go out through ``SendBulkTemplatedEmail`` in calls of up to 50
+    destinations, each row's ``data`` being its replacement data; otherwise each row is one
+    ``SendEmail`` of ``subject``/``text``/``html``.
+
+    The pace is ``max_send_rate`` recipients a second, or else the account's ``MaxSendRate``
+    from ``GetSendQuota`` — which also refuses to start when the daily quota is used up, and
+    warns when it will run out.  ``concurrency`` sets the number of worker threads (default:
+    enough for the rate, at most 32).  Failures are per recipient and never stop the others,
+    except that a "daily quota exceeded" answer stops further sends (rows then ``NotSent``).  Raises
+    :class:`MailError` or :class:`~amlses.errors.AwsError` only for problems that concern every
+    row (no rows, a bad sender or default data, a template that does not exist), before
+    anything is sent.
+    """
+    started = clock()
+    source = single_sender(sender)
+    rows = [
+        r if isinstance(r, BulkRecipient) else BulkRecipient(i, r)
+        for i, r in enumerate(recipients, start=1)
+    ]
+    if not rows:
+        raise MailError(
+            "NoRecipients", "The recipient list is empty: there is no row to send a message to."
+        )
+    plan = _BulkPlan(
+        source=source,
+        template=template_name(template) if template else None,
+        default_data=parse_template_data(default_template_data, "DEFAULTTEMPLATEDATA"),
+        common=common_params(
+            reply_to=reply_to,
+            return_path=return_path,
+            configuration_set=configuration_set,
+            tags=tags,
+            tags_key="DefaultTags" if template else "Tags",
+        ),
+        message=None if template else message_content(subject, text, html, charset),
+        facts={
+            "sender": address_of(source),
+            "template": (template or "").strip(),
+            "configuration_set": configuration_set or "",
+            "bulk": "yes",
+        },
+    )
+    if plan.template:
+        get_template(session, plan.template)  # one clear error now rather than one per row
+    results: dict[int, Delivery] = {}
+    pending = [p for p in (_prepare(i, row, results) for i, row in enumerate(rows)) if p]
+    warnings: list[str] = []
+    rate = _rate(session, max_send_rate, sum(len(p.to) for p in pending), warnings)
+    runner = _BulkRunner(session, plan, rate, clock=clock, sleep=sleep)
+    runner.run(_batches(pending, plan.template is not None), concurrency, results)
+    if runner.stopped:
+        warnings.append(
+            "The daily sending quota ran out during the send: the rows marked NotSent were "
+            "not sent and can be sent again once the quota allows."
+        )
+    deliveries = [results[i] for i in range(len(rows))]
+    return BulkReport(deliveries, rate, clock() - started, runner.requests, warnings)
+
+
+@dataclass(frozen=True)
+class _BulkPlan:
+    """What is the same for every message of a bulk send."""
+
+    source: str
+    template: str | None
+    default_data: str
+    common: dict[str, object]
+    message: MessageContent | None
+    facts: dict[str, str]
+
+
+def _prepare(index: int, row: BulkRecipient, results: dict[int, Delivery]) -> _Pending | None:
+    """A row ready to send, or None after recording why it cannot be sent at all."""
+    try:
+        to = parse_addresses(row.to, f"row {row.row}")
+        check_recipients(to, [], [])
+        data = parse_template_data(row.data, f"the template data of row {row.row}")
+    except MailError as error:
+        results[index] = Delivery(row.row, row.to, error.code, "", error.message)
+        return None
+    return _Pending(index, row, to, data)
+
+
+def _rate(
+    session: SesClientSource, given: float | None, recipients: int, warnings: list[str]
+) -> float:
+    """The pace: ``given``, else GetSendQuota's MaxSendRate (checking the daily quota too).
+
+    A given rate skips GetSendQuota altogether: sending-only IAM policies often lack
+    ``ses:GetSendQuota``, and the user has said what the rate is.
+    """
+    if given is not None:
+        if not given > 0:
+            raise StepError(f"The sending rate must be positive, not {given:g}.")
+        return float(given)
+    with translate_errors("GetSendQuota"):
+        quota = cast(_SendQuotaResponse, session.client.get_send_quota())
+    rate = float(quota.get("MaxSendRate", 1.0))
+    daily = float(quota.get("Max24HourSend", -1.0))
+    sent = float(quota.get("SentLast24Hours", 0.0))
+    if daily >= 0:
+        left = max(daily - sent, 0.0)
+        if left <= 0:
+            raise MailError(
+                _DAILY_QUOTA_STATUS,
+                f"The account's daily sending quota is used up: SES reports {sent:g} of "
+                f"{daily:g} messages sent in the last 24 hours (Max24HourSend), so it would "
+                "refuse every message. Send again when the rolling 24-hour window frees "
+                "capacity, or ask AWS for a higher quota.",
+            )
+        if left < recipients:
+            warnings.append(
+                f"The daily sending quota leaves room for {left:g} more messages but "
+                f"{recipients} are to be sent; SES will refuse the rest."
+            )
+    return rate if rate > 0 else math.inf  # no positive rate reported: no limit to keep
+
+
+def _batches(pending: list[_Pending], bulk: bool) -> list[list[_Pending]]:
+    """One row per call, or up to 50 destinations (and 50 recipients) per bulk call."""
+    if not bulk:
+        return [[p] for p in pending]
+    batches: list[list[_Pending]] = []
+    current: list[_Pending] = []
+    count = 0
+    for item in pending:
+        full = len(current) == MAX_BULK_DESTINATIONS or count + len(item.to) > MAX_RECIPIENTS
+        if current and full:
+            batches.append(current)
+            current, count = [], 0
+        current.append(item)
+        count += len(item.to)
+    if current:
+        batches.append(current)
+    return batches
+
+
+class _BulkRunner:
+    """Worker threads sending batches at the bucket's pace, resending only what SES refused."""
+
+    def __init__(
+        self,
+        session: SesClientSource,
+        plan: _BulkPlan,
+        rate: float,
+        *,
+        clock: Callable[[], float],
+        sleep: Callable[[float], None],
+    ) -> None:
+        self.client = session.without_retries().client
+        self.retries = retry_budget(session)
+        self.plan = plan
+        self.rate = rate
+        self.bucket = TokenBucket(rate, clock=clock, sleep=sleep)
+        self.backoff = Backoff(sleep)
+        self.requests = 0
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+
+    @property
+    def stopped(self) -> bool:
+        """Whether a daily-quota answer stopped the run."""
+        return self._stop.is_set()
+
+    def run(
+        self, batches: list[list[_Pending]], concurrency: int | None, results: dict[int, Delivery]
+    ) -> None:
+        """Send every batch, recording one delivery per recipient in ``results``."""
+        if not batches:
+            return
+        queue = iter(batches)
+
+        def work() -> None:
+            while True:
+                with self._lock:
+                    batch = next(queue, None)
+                if batch is None:
+                    return
+                for item, outcome in self._deliver(batch):
+                    row = item.recipient
+                    delivery = Delivery(
+                        row.row, row.to, outcome.status, outcome.message_id, outcome.error
+                    )
+                    with self._lock:
+                        results[item.index] = delivery
+
+        workers = min(concurrency or self._workers(batches), len(batches))
+        if workers <= 1:
+            work()
+            return
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="amlses-bulk") as pool:
+            for future in [pool.submit(work) for _ in range(workers)]:
+                future.result()
+
+    def _workers(self, batches: list[list[_Pending]]) -> int:
+        """Enough threads to keep up with the rate if a call takes ~150 ms; at most 32."""
+        if math.isinf(self.rate):
+            return _MAX_WORKERS
+        per_call = sum(len(p.to) for batch in batches for p in batch) / len(batches)
+        calls_per_second = self.rate / max(per_call, 1.0)
+        return max(1, min(_MAX_WORKERS, math.ceil(calls_per_second * _ASSUMED_LATENCY) + 1))
+
+    def _deliver(self, batch: list[_Pending]) -> list[tuple[_Pending, _Outcome]]:
+        """Send ``batch`` until every recipient in it has a final outcome."""
+        done: list[tuple[_Pending, _Outcome]] = []
+        todo = batch
+        while todo:
+            if self._stop.is_set():
+                reason = "not sent: the daily sending quota ran out earlier in this send"
+                done.extend((item, _Outcome("NotSent", error=reason)) for item in todo)
+                break
+            self.bucket.acquire(sum(len(item.to) for item in todo))
+            retry: list[_Pending] = []
+            for item, outcome in zip(todo, self._attempt(todo), strict=True):
+                if outcome.retry and item.attempts < self.retries:
+                    item.attempts += 1
+                    retry.append(item)
+                else:
+                    done.append((item, outcome))
+            if retry:
+                self.backoff.wait(max(item.attempts for item in retry) - 1)
+            todo = retry
+        return done
+
+    def _attempt(self, todo: list[_Pending]) -> list[_Outcome]:
+        """One request for ``todo``: an outcome per recipient, in order."""
+        with self._lock:
+            self.requests += 1
+        try:
+            if self.plan.template is None:
+                response = call(self.client, "SendEmail", self._single(todo[0]))
+                return [_Outcome("Success", str(response["MessageId"]))]
+            response = call(self.client, "SendBulkTemplatedEmail", self._bulk(todo))
+        except AwsError as error:
+            return [self._failure(error)] * len(todo)
+        statuses = list(response.get("Status", []))
+        missing = _Outcome("Failed", error="SES returned no status for this destination.")
+        return [
+            self._status(statuses[i]) if i < len(statuses) else missing for i in range(len(todo))
+        ]
+
+    def _single(self, item: _Pending) -> dict[str, object]:
+        return {
+            "Source": self.plan.source,
+            "Destination": {"ToAddresses": item.to},
+            "Message": self.plan.message,
+            **self.plan.common,
+        }
+
+    def _bulk(self, todo: list[_Pending]) -> dict[str, object]:
+        return {
+            "Source": self.plan.source,
+            "Template": self.plan.template,
+            "DefaultTemplateData": self.plan.default_data,
+            "Destinations": [
+                {"Destination": {"ToAddresses": item.to}, "ReplacementTemplateData": item.data}
+                for item in todo
+            ],
+            **self.plan.common,
+        }
+
+    def _failure(self, error: AwsError) -> _Outcome:
+        """The outcome of a request SES answered with an error (or that never reached it)."""
+        explained = explain(error, self.plan.facts).aws_message
+        if is_daily_quota(error.code, error.aws_message):
+            self._stop.set()
+            return _Outcome(_DAILY_QUOTA_STATUS, error=explained)
+        return _Outcome(error.code, error=explained, retry=not_accepted(error))
+
+    def _status(self, status: BulkStatus) -> _Outcome:
+        """One destination's entry of a SendBulkTemplatedEmail answer."""
+        code = str(status.get("Status") or "Success")
+        if code == "Success":
+            return _Outcome("Success", str(status.get("MessageId", "")))
+        if code == _DAILY_QUOTA_STATUS:
+            self._stop.set()
+        error = str(status.get("Error", "")) or f"SES did not send to this destination ({code})."
+        return _Outcome(code, error=error, retry=code in _RETRYABLE_STATUSES)

@@ -1,0 +1,181 @@
+"""MIME messages and SES's size limits: what ``SendRawEmail`` and ``SendEmail`` carry.
+
+Messages with attachments are built with the standard library's :mod:`email` package (never by
+hand) and sent with ``SendRawEmail``.  SES refuses messages over 10 MB (after base64 encoding)
+and more than 50 recipients; both are caught before any request — the attachments' total from
+their file sizes, before anything is read, so a 2 GB file fails at once.  Separate from
+:mod:`amlses.mail.send` because building a message is useful on its own
+(:func:`build_message`, then :func:`~amlses.mail.send.send_raw_email`) and needs no session.
+"""
+
+from __future__ import annotations
+
+import math
+import mimetypes
+from collections.abc import Iterable
+from email import policy
+from email.message import EmailMessage
+from email.utils import formatdate
+from os import PathLike
+from pathlib import Path
+from typing import TypedDict
+
+from .addresses import parse_addresses, split_paths
+from .common import DEFAULT_CHARSET, MAX_MESSAGE_BYTES, Addresses, MailError, megabytes
+
+__all__ = ["build_message"]
+
+
+class _TextPart(TypedDict):
+    Data: str
+    Charset: str
+
+
+class _Body(TypedDict, total=False):
+    Text: _TextPart
+    Html: _TextPart
+
+
+class MessageContent(TypedDict):
+    """SendEmail's ``Message`` parameter."""
+
+    Subject: _TextPart
+    Body: _Body
+
+
+def build_message(
+    *,
+    sender: str,
+    to: Addresses = (),
+    cc: Addresses = (),
+    reply_to: Addresses = (),
+    subject: str = "",
+    text: str | None = None,
+    html: str | None = None,
+    charset: str = DEFAULT_CHARSET,
+    attachments: Iterable[str | PathLike[str]] = (),
+    return_path: str | None = None,
+) -> EmailMessage:
+    """A MIME message built with :mod:`email` (never by hand): text and/or HTML, attachments.
+
+    Bcc recipients are deliberately absent: they travel only in the envelope (SendRawEmail's
+    ``Destinations``), never in a header every recipient can read.  Raises :class:`MailError`
+    for a missing or oversized attachment and for text the charset cannot encode.
+    """
+    files = _checked_attachments(split_paths(list(attachments)))
+    message = EmailMessage(policy=policy.SMTP)
+    message["From"] = parse_addresses(sender, "FROM")[0] if sender else ""
+    for header, value in (("To", to), ("Cc", cc), ("Reply-To", reply_to)):
+        addresses = parse_addresses(value, header)
+        if addresses:
+            message[header] = ", ".join(addresses)
+    if return_path:
+        message["Return-Path"] = parse_addresses(return_path, "RETURNPATH")[0]
+    message["Subject"] = subject
+    message["Date"] = formatdate(localtime=True)
+    codec = charset.lower()
+    try:
+        if text is not None or html is None:
+            message.set_content(text or "", charset=codec)
+            if html is not None:
+                message.add_alternative(html, subtype="html", charset=codec)
+        else:
+            message.set_content(html, subtype="html", charset=codec)
+    except (UnicodeError, LookupError) as exc:
+        raise MailError(
+            "InvalidCharset",
+            f"The message body cannot be written in charset {charset}: {exc}. Use UTF-8.",
+        ) from None
+    for path in files:
+        ctype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        maintype, _, subtype = ctype.partition("/")
+        message.add_attachment(
+            _read_attachment(path), maintype=maintype, subtype=subtype, filename=path.name
+        )
+    return message
+
+
+def _checked_attachments(paths: list[Path]) -> list[Path]:
+    """Every path exists and is a file, and base64 keeps their sum under the SES limit.
+
+    Checked from the file sizes before anything is read, so a 2 GB file fails at once.
+    """
+    sizes: list[tuple[Path, int]] = []
+    for path in paths:
+        if not path.is_file():
+            why = "is a folder, not a file" if path.is_dir() else "does not exist"
+            raise MailError(
+                "AttachmentNotFound",
+                f"The attachment {path} {why}; ATTACHMENTS takes file paths separated by | "
+                "(or ;), relative paths being relative to the task file's folder.",
+            )
+        sizes.append((path, path.stat().st_size))
+    total = sum(size for _, size in sizes)
+    if _base64_size(total) > MAX_MESSAGE_BYTES:
+        listing = ", ".join(f"{path.name} ({megabytes(size)})" for path, size in sizes)
+        raise MailError(
+            "MessageTooLarge",
+            f"The attachments {listing} add up to {megabytes(total)}, about "
+            f"{megabytes(_base64_size(total))} once base64-encoded, and SES accepts at most "
+            f"{megabytes(MAX_MESSAGE_BYTES)} per message, attachments included. Share large "
+            "files by link, or spread them over several messages.",
+        )
+    return paths
+
+
+def _base64_size(size: int) -> int:
+    """Bytes after base64 with 76-character lines and CRLF (what :mod:`email` produces)."""
+    encoded = 4 * math.ceil(size / 3)
+    return encoded + 2 * math.ceil(encoded / 76)
+
+
+def _read_attachment(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise MailError(
+            "AttachmentNotFound", f"The attachment {path} cannot be read: {exc.strerror or exc}"
+        ) from None
+
+
+def message_bytes(message: EmailMessage | bytes | str) -> bytes:
+    """The wire form of a message, refused when over SES's size limit."""
+    if isinstance(message, EmailMessage):
+        data = message.as_bytes(policy=policy.SMTP)
+    elif isinstance(message, str):
+        data = message.encode("utf-8")
+    else:
+        data = message
+    if len(data) > MAX_MESSAGE_BYTES:
+        raise MailError(
+            "MessageTooLarge",
+            f"The message is {megabytes(len(data))} and SES accepts at most "
+            f"{megabytes(MAX_MESSAGE_BYTES)} per message, attachments included "
+            "(after base64 encoding).",
+        )
+    return data
+
+
+def message_content(
+    subject: str, text: str | None, html: str | None, charset: str
+) -> MessageContent:
+    """SendEmail's ``Message``: subject and bodies, checked against the size limit."""
+    if text is None and html is None:
+        raise MailError(
+            "NoBody",
+            "The message has no body: give TEXTBODY or HTMLBODY (or TEXTBODYFILE / "
+            "HTMLBODYFILE), or both.",
+        )
+    body: _Body = {}
+    if text is not None:
+        body["Text"] = {"Data": text, "Charset": charset}
+    if html is not None:
+        body["Html"] = {"Data": html, "Charset": charset}
+    size = sum(len(part.encode("utf-8")) for part in (subject, text or "", html or ""))
+    if size > MAX_MESSAGE_BYTES:
+        raise MailError(
+            "MessageTooLarge",
+            f"The message is {megabytes(size)} and SES accepts at most "
+            f"{megabytes(MAX_MESSAGE_BYTES)} per message.",
+        )
+    return {"Subject": {"Data": subject, "Charset": charset}, "Body": body}
