@@ -1,5 +1,6 @@
-"""``python -m amlses`` runs the command line."""
+"""``python -m amlses`` runs the command line (importing this module alone does not)."""
 
 from .cli import main
 
-main()
+if __name__ == "__main__":
+    main()

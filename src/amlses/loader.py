@@ -28,7 +28,12 @@ from .lang.nodes import Block, Step, Task
 from .lang.parser import parse_with_problems
 from .redact import Redactor
 from .runtime.context import MAX_SUBTASK_DEPTH, Context
-from .secrets import is_automate_ciphertext, is_secret_attribute
+from .secrets import (
+    USERINFO_ATTRIBUTES,
+    is_automate_ciphertext,
+    is_secret_attribute,
+    userinfo_password,
+)
 from .vault import reveal_task
 
 MAX_TASK_BYTES = 10_000_000
@@ -158,6 +163,8 @@ def register_secrets(task: Task, redactor: Redactor) -> frozenset[str]:
             for attribute in step.attributes:
                 if is_secret_attribute(attribute.name):
                     redactor.add(attribute.value)
+                elif attribute.name in USERINFO_ATTRIBUTES:
+                    redactor.add(userinfo_password(attribute.value))
             if secret_names:
                 _register_assignment(step, secret_names, redactor)
     return secret_names

@@ -18,8 +18,9 @@ MASK: Final = "****"
 #: attribute names whose values are secrets wherever they appear, in tasks and subtasks alike
 SECRET_ATTRIBUTES: Final = frozenset({"SECRETKEY", "PROXYPWD", "SESSIONTOKEN", "PASSWORD"})
 
-#: the secret attributes ``amlses encrypt --as`` offers (the ones a step decrypts when it runs)
-ENCRYPTABLE_ATTRIBUTES: Final = ("SECRETKEY", "PROXYPWD", "SESSIONTOKEN")
+#: attributes whose value may carry credentials in URL form (``user:password@host:port``): the
+#: password part is a secret
+USERINFO_ATTRIBUTES: Final = frozenset({"PROXYHOST"})
 
 #: Automate's encrypted form of a secret attribute, e.g. the seed's ``AM3i6P77pVEBOw=aME``.
 #: Only Automate holds the key, so such a value is never usable as a secret.  A real AWS secret
@@ -36,14 +37,23 @@ _SECRET_PAIR = re.compile(
 # PROXYHOST="user:password@host:port": the password part of credentials written into a URL-like
 # value, in echoed AML.  The user stays visible (it helps to see who connects), the rest is masked.
 _USERINFO_PAIR = re.compile(
-    r"""\b(PROXYHOST\s*=\s*\\?["'](?:[a-z][a-z0-9+.-]*://)?[^"'\s:@/]*:)([^"'\s@]+)(@)""",
+    r"\b((?:" + "|".join(sorted(USERINFO_ATTRIBUTES)) + r")\s*=\s*\\?[\"']"
+    r"(?:[a-z][a-z0-9+.-]*://)?[^\"'\s:@/]*:)([^\"'\s@]+)(@)",
     re.IGNORECASE,
 )
+_USERINFO = re.compile(r"^(?:[a-z][a-z0-9+.-]*://)?[^:@/\s]*:([^@\s]+)@", re.IGNORECASE)
 
 
 def is_secret_attribute(name: str) -> bool:
     """Whether an attribute (any case) holds a secret."""
     return name.upper() in SECRET_ATTRIBUTES
+
+
+def userinfo_password(value: str) -> str:
+    """The password of credentials written into a URL-like value (``ann:pw@proxy:8080`` ->
+    ``pw``), or "" when there is none."""
+    match = _USERINFO.match(value.strip())
+    return match.group(1) if match else ""
 
 
 def is_automate_ciphertext(value: str) -> bool:

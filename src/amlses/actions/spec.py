@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol, overload
 from ..errors import StepError
 from ..expr import substitute
 from ..lang.nodes import Attribute, Step
-from ..secrets import SECRET_ATTRIBUTES
+from ..secrets import SECRET_ATTRIBUTES, USERINFO_ATTRIBUTES, userinfo_password
 from ..source import Position
 from ..values import Value, to_text
 
@@ -291,6 +291,8 @@ class Activity:
                 # %variable% is decrypted here, and its plain value masked from now on.
                 value = context.options.vault.reveal(to_text(value), attr.name)
                 context.redactor.add(value)
+            elif attr.name in USERINFO_ATTRIBUTES:
+                context.redactor.add(userinfo_password(to_text(value)))
             if attr.required and to_text(value).strip() == "":
                 raise StepError(
                     f"the required attribute {attr.name} is empty", position=attribute.position
