@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import json
+from pathlib import Path
 
 from amlses.actions import grammar
 from amlses.lang import parser as lang_parser
@@ -10,6 +12,7 @@ from amlses.lang.nodes import Task
 from amlses.output import HumanReporter
 from amlses.redact import Redactor
 from amlses.runtime.datasets import Dataset
+from clitools import invoke
 
 
 def parse(text: str, name: str = "<task>") -> Task:
@@ -76,3 +79,27 @@ def test_quiet_prints_no_steps_but_still_warnings() -> None:
     human.message("careful with s3cr3t-value", "warning")
     assert out.getvalue() == ""
     assert err.getvalue() == "warning: careful with ****\n"
+
+
+class TestRecordingReporter:
+    def test_keeps_the_last_steps_and_counts_them_all(self) -> None:
+        """``--json``'s history is bounded: a long loop must not grow the run's memory."""
+        from amlses.output import RecordingReporter
+
+        human, out, _, _ = reporter(quiet=True)
+        recorder = RecordingReporter(human, limit=3)
+        for number in range(10):
+            recorder.step(STEP, f"pass {number}", 0.001)
+        assert recorder.count == 10
+        assert [s["outcome"] for s in recorder.steps] == ["pass 7", "pass 8", "pass 9"]
+        assert out.getvalue() == ""
+
+    def test_json_says_how_many_steps_ran_beyond_those_it_lists(self, tmp_path: Path) -> None:
+        task = tmp_path / "loop.aml"
+        task.write_text(
+            '<AMLOOP FROM="1" TO="1500" RESULTVARIABLE="i"><AMVARIABLE NAME="x" /></AMLOOP>'
+        )
+        result = invoke("run", str(task), "--json")
+        document = json.loads(result.stdout)
+        assert (document["step_count"], len(document["steps"])) == (1501, 1000)
+        assert document["steps"][-1]["step"] == "AMVARIABLE"

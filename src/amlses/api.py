@@ -29,7 +29,7 @@ from .runtime.runner import run as run_context
 from .values import Value
 
 if TYPE_CHECKING:
-    from .ses import ClientCache
+    from .aws.clients import ClientCache
 
 __all__ = [
     "MAX_TASK_BYTES",

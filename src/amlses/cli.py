@@ -154,7 +154,9 @@ def _run(settings: dict[str, Any], redactor: Redactor) -> None:
         max_iterations=settings["max_iterations"],
         profile=settings["profile"],
     )
-    reporter = RecordingReporter(HumanReporter(sys.stdout, sys.stderr, redactor, quiet=quiet))
+    human = HumanReporter(sys.stdout, sys.stderr, redactor, quiet=quiet)
+    # only --json needs the step records; a plain run keeps none, whatever its length
+    recorder = RecordingReporter(human) if settings["as_json"] else None
     # refuse an invalid task before the emulator starts (its secrets masked in the errors)
     api.prepare(text, task, options.variables, redactor)
     emulator = None
@@ -173,14 +175,16 @@ def _run(settings: dict[str, Any], redactor: Redactor) -> None:
     )
     try:
         with debug:
-            result = api.run(text, task, options=options, reporter=reporter, redactor=redactor)
+            result = api.run(
+                text, task, options=options, reporter=recorder or human, redactor=redactor
+            )
         if emulator is not None:
             _report_outbox(emulator.outbox(), settings["outbox"], quiet, redactor)
     finally:
         if emulator is not None:
             emulator.stop()
-    if settings["as_json"]:
-        click.echo(result_json(result, reporter.steps, redactor))
+    if recorder is not None:
+        click.echo(result_json(result, recorder, redactor))
     summary = failure_summary(result)
     if summary is not None:
         click.echo(redactor(f"amlses: {summary}"), err=True)

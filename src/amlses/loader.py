@@ -122,7 +122,7 @@ def unlock_secrets(task: Task, context: Context) -> None:
     reveal_task(task, context.options.vault, context.redactor)
     if context.options.force_endpoint_url:
         return
-    from .ses import resolve_secret  # reads the AWS credential files: only when needed
+    from .aws.credentials import resolve_secret  # reads the AWS credential files: if needed
 
     for step in task.walk():
         access_key, secret = step.value("ACCESSKEY").strip(), step.value("SECRETKEY")

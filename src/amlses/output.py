@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING
 
@@ -24,6 +25,9 @@ if TYPE_CHECKING:
     from .runtime.datasets import Dataset
 
 MAX_TABLE_ROWS = 50
+#: step records ``--json`` keeps: the last ones; the rest are only counted, so a run's memory
+#: does not grow with the number of steps it executes
+MAX_RECORDED_STEPS = 1000
 PROGRESS_AFTER = 1.0  # seconds a loop runs before its progress is shown
 
 
@@ -112,13 +116,16 @@ class HumanReporter:
 
 
 class RecordingReporter:
-    """Forwards to another reporter and records every step line, for ``--json``."""
+    """Forwards to another reporter and records the last :data:`MAX_RECORDED_STEPS` step
+    lines, for ``--json``; ``count`` says how many steps there were in all."""
 
-    def __init__(self, inner: HumanReporter) -> None:
+    def __init__(self, inner: HumanReporter, limit: int = MAX_RECORDED_STEPS) -> None:
         self.inner = inner
-        self.steps: list[dict[str, object]] = []
+        self.steps: deque[dict[str, object]] = deque(maxlen=limit)
+        self.count = 0
 
     def step(self, step: Step, outcome: str, seconds: float) -> None:
+        self.count += 1
         self.steps.append(
             {
                 "line": step.position.line,
@@ -159,13 +166,17 @@ def error_json(error: AmlError) -> dict[str, object]:
     }
 
 
-def result_json(result: RunResult, steps: list[dict[str, object]], redactor: Redactor) -> str:
-    """The machine-readable result of a run, secrets masked (``amlses run --json``)."""
+def result_json(result: RunResult, recorded: RecordingReporter, redactor: Redactor) -> str:
+    """The machine-readable result of a run, secrets masked (``amlses run --json``).
+
+    ``steps`` holds the last :data:`MAX_RECORDED_STEPS` steps; ``step_count`` counts them all.
+    """
     document = {
         "status": result.status,
         "error": error_json(result.error) if result.error is not None else None,
         "failed_steps": [error_json(error) for error in result.failed_steps],
-        "steps": steps,
+        "step_count": recorded.count,
+        "steps": list(recorded.steps),
         "variables": {name: _plain(value) for name, value in result.variables.items()},
         "datasets": {
             name: {

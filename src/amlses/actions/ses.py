@@ -19,7 +19,8 @@ from .spec import CHOICE, DATASET, NAME, NUMBER, VARIABLE, Args, Attr, StaticChe
 
 if TYPE_CHECKING:
     from ..runtime.context import Context
-    from ..ses import Connection, SesSession
+    from ..aws.connection import Connection
+    from ..ses import SesSession
 
 ELEMENT = "AMAWSSES"
 
@@ -84,7 +85,7 @@ def connection(context: Context, args: Args) -> Connection:
 
 
 def _build_connection(context: Context, args: Args) -> Connection:
-    from ..ses import Connection
+    from ..aws.connection import Connection
 
     options = context.options
     access_key = args.text("ACCESSKEY").strip()
@@ -125,7 +126,7 @@ def _build_connection(context: Context, args: Args) -> Connection:
 
 def _resolved_secret(context: Context, access_key: str, secret: str) -> str:
     """Resolve an Automate ciphertext once per run (a loop must not re-read credential files)."""
-    from ..ses import resolve_secret
+    from ..aws.credentials import resolve_secret
 
     cache = context.resolved_secrets
     key = (access_key, secret)

@@ -26,7 +26,7 @@ from .sessions import Sessions
 
 if TYPE_CHECKING:
     from ..lang.nodes import Block, Step, Task
-    from ..ses import ClientCache
+    from ..aws.clients import ClientCache
 
 DEFAULT_MAX_ITERATIONS = 1_000_000
 #: how deep subtasks may nest (A runs B runs C …) before the run is stopped as a recursion
@@ -134,7 +134,7 @@ class Context:
         secret_variables: frozenset[str] = frozenset(),
     ) -> None:
         if cache is None:
-            from ..ses import ClientCache  # botocore is imported only when a run starts
+            from ..aws.clients import ClientCache  # botocore: only when a run starts
 
             cache = ClientCache()
         self.task = task

@@ -15,7 +15,9 @@ from ..errors import SessionError
 from ..source import Position
 
 if TYPE_CHECKING:
-    from ..ses import ClientCache, Connection, SesSession
+    from ..aws.clients import ClientCache
+    from ..aws.connection import Connection
+    from ..ses import SesSession
 
 DEFAULT_SESSION = "SESSession1"
 
