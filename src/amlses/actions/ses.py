@@ -18,8 +18,8 @@ from .registry import activity, element
 from .spec import CHOICE, DATASET, NAME, NUMBER, VARIABLE, Args, Attr, StaticCheck
 
 if TYPE_CHECKING:
-    from ..runtime.context import Context
     from ..aws.connection import Connection
+    from ..runtime.context import Context
     from ..ses import SesSession
 
 ELEMENT = "AMAWSSES"

@@ -25,8 +25,8 @@ from .datasets import Dataset
 from .sessions import Sessions
 
 if TYPE_CHECKING:
-    from ..lang.nodes import Block, Step, Task
     from ..aws.clients import ClientCache
+    from ..lang.nodes import Block, Step, Task
 
 DEFAULT_MAX_ITERATIONS = 1_000_000
 #: how deep subtasks may nest (A runs B runs C …) before the run is stopped as a recursion
