@@ -5,11 +5,12 @@ that a change to it is always deliberate.  Names are resolved on first use (PEP 
 amlses loads neither boto3 nor moto, so ``amlses --help`` and ``amlses check`` start fast.
 """
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .lazy import exports
 
 _EXPORTS = {
-    **dict.fromkeys(("RunResult", "check", "load", "parse", "run", "run_file"), "api"),
+    **dict.fromkeys(("RunResult", "check", "load", "parse", "run", "run_file"), ".api"),
     **dict.fromkeys(
         (
             "AmlError",
@@ -22,12 +23,12 @@ _EXPORTS = {
             "TaskError",
             "UsageError",
         ),
-        "errors",
+        ".errors",
     ),
-    "RunOptions": "runtime.context",
+    "RunOptions": ".runtime.context",
     **dict.fromkeys(
         ("ClientCache", "Connection", "Identity", "SendDataPoint", "SendQuota", "SesSession"),
-        "ses",
+        ".ses",
     ),
 }
 
@@ -72,11 +73,4 @@ __all__ = [
     "run_file",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'amlses' has no attribute {name!r}")
-    value = getattr(import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = exports(__name__, _EXPORTS, globals())

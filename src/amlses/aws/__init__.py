@@ -14,17 +14,18 @@ operations themselves are above it: identities in :mod:`amlses.ses`, sending in
 submodule does not import the others.
 """
 
-from importlib import import_module
 from typing import TYPE_CHECKING
+
+from ..lazy import exports
 
 _EXPORTS = {
     **dict.fromkeys(
         ("DEFAULT_REGION", "Connection", "default_user_agent", "region_from_endpoint"),
-        "connection",
+        ".connection",
     ),
-    "resolve_secret": "credentials",
-    **dict.fromkeys(("ClientCache", "SesClientSource"), "clients"),
-    **dict.fromkeys(("paginate", "translate_errors"), "transport"),
+    "resolve_secret": ".credentials",
+    **dict.fromkeys(("ClientCache", "SesClientSource"), ".clients"),
+    **dict.fromkeys(("paginate", "translate_errors"), ".transport"),
 }
 
 if TYPE_CHECKING:
@@ -45,15 +46,4 @@ __all__ = [
     "translate_errors",
 ]
 
-
-def __getattr__(name: str) -> object:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = exports(__name__, _EXPORTS, globals())

@@ -32,20 +32,21 @@ neither the MIME machinery nor :mod:`concurrent.futures`, and ``import amlses.se
 takes its defaults from :mod:`~amlses.mail.common`) stays cheap.
 """
 
-from importlib import import_module
 from typing import TYPE_CHECKING
+
+from ..lazy import exports
 
 _EXPORTS = {
     **dict.fromkeys(
         ("DEFAULT_CHARSET", "MAX_BULK_DESTINATIONS", "MAX_MESSAGE_BYTES", "MAX_RECIPIENTS"),
-        "common",
+        ".common",
     ),
-    **dict.fromkeys(("Addresses", "MailError", "Tags", "TemplateData"), "common"),
+    **dict.fromkeys(("Addresses", "MailError", "Tags", "TemplateData"), ".common"),
     **dict.fromkeys(
         ("address_of", "parse_addresses", "parse_tags", "parse_template_data", "split_paths"),
-        "addresses",
+        ".addresses",
     ),
-    "build_message": "mime",
+    "build_message": ".mime",
     **dict.fromkeys(
         (
             "explain",
@@ -55,7 +56,7 @@ _EXPORTS = {
             "send_raw_email",
             "send_templated_email",
         ),
-        "send",
+        ".send",
     ),
     **dict.fromkeys(
         (
@@ -68,10 +69,10 @@ _EXPORTS = {
             "test_render_template",
             "update_template",
         ),
-        "templates",
+        ".templates",
     ),
     **dict.fromkeys(
-        ("BulkRecipient", "BulkReport", "Delivery", "TokenBucket", "send_bulk_email"), "bulk"
+        ("BulkRecipient", "BulkReport", "Delivery", "TokenBucket", "send_bulk_email"), ".bulk"
     ),
 }
 
@@ -153,15 +154,4 @@ __all__ = [
     "update_template",
 ]
 
-
-def __getattr__(name: str) -> object:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = exports(__name__, _EXPORTS, globals())
