@@ -1,9 +1,12 @@
-"""Loops, ifs, goto, stop, subtasks, waits and messages as a user runs them: ``amlses run``.
+"""Loops, ifs, goto, stop, subtasks, waits and messages as a user runs them.
 
-Tasks run through the CLI against moto (or the test proxy in front of it, to make SES fail on
-cue) and print what they want to show with ``<AMSHOWDIALOG>``; ``-q`` keeps the step lines out of
-stdout, so assertions are on exact lines.  SES effects are checked with a plain boto3 client.
-The shipped examples run against the local emulator (``--local --fixture``).
+Tasks print what they want to show with ``<AMSHOWDIALOG>``, so assertions are on exact lines.
+Where the language is the point, tasks run through :func:`amlses.api.run_file` on the
+in-process fake SES (``tests/fakeses.py``; ``fake.fail`` makes a step fail on cue) and the
+lines are the reporter's ``info`` messages.  Where the CLI is the point (step lines, exit codes,
+which stream a message goes to), tasks run through ``amlses run -q`` against moto, SES effects
+checked with a plain boto3 client; the shipped examples run against the local emulator
+(``--local --fixture``).
 """
 
 from __future__ import annotations
@@ -16,10 +19,9 @@ import pytest
 from click.testing import Result
 
 from amlses import api
-from amlses.nodes import Block
-from amlses.runtime import NullReporter, RunOptions
+from amlses.runtime import RunOptions
 from clitools import invoke, write_task
-from clitools import seed_identities as seed
+from fakeses import FakeSes, run_fake
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 FIXTURE = EXAMPLES / "identities.json"
@@ -65,17 +67,14 @@ class TestCounterLoop:
             ("", [1]),
         ],
     )
-    def test_indices(
-        self, tmp_path: Path, endpoint: str, attributes: str, expected: list[int]
-    ) -> None:
-        result = run_task(
-            tmp_path,
-            endpoint,
+    def test_indices(self, tmp_path: Path, attributes: str, expected: list[int]) -> None:
+        run = run_fake(
             f'<AMLOOP {attributes} RESULTVARIABLE="i">\n<AMSHOWDIALOG MESSAGE="i=%i%" />\n'
             '</AMLOOP>\n<AMSHOWDIALOG MESSAGE="after" />\n',
+            tmp_path,
         )
-        assert result.exit_code == 0, result.output
-        assert shown(result) == [f"i={i}" for i in expected] + ["after"]
+        assert run.ok, run.error
+        assert run.shown == [f"i={i}" for i in expected] + ["after"]
 
     def test_flat_form_and_step_line(self, tmp_path: Path, endpoint: str) -> None:
         path = write_task(
@@ -87,29 +86,25 @@ class TestCounterLoop:
         assert result.exit_code == 0, result.output
         assert result.stdout.splitlines()[0] == f"{1:>5}  {'AMLOOP':<30} 2 to 1 step -1: 2 passes"
 
-    def test_step_zero_is_an_error(self, tmp_path: Path, endpoint: str) -> None:
-        result = run_task(tmp_path, endpoint, '<AMLOOP FROM="1" TO="3" STEP="0"></AMLOOP>\n')
-        assert result.exit_code == 1
-        assert errors(result, tmp_path)[0] == (
-            "amlses: task.aml:1: <AMLOOP>: STEP must not be 0: the index would never reach TO"
+    def test_step_zero_is_an_error(self, tmp_path: Path) -> None:
+        run = run_fake('<AMLOOP FROM="1" TO="3" STEP="0"></AMLOOP>\n', tmp_path)
+        assert run.failure(exit_code=1)[0] == (
+            "task.aml:1: <AMLOOP>: STEP must not be 0: the index would never reach TO"
         )
 
     @pytest.mark.parametrize("brk", ["<AMBREAK />", '<AMLOOP ACTIVITY="break" />'])
-    def test_break_leaves_only_the_innermost_loop(
-        self, tmp_path: Path, endpoint: str, brk: str
-    ) -> None:
-        result = run_task(
-            tmp_path,
-            endpoint,
+    def test_break_leaves_only_the_innermost_loop(self, tmp_path: Path, brk: str) -> None:
+        run = run_fake(
             '<AMLOOP TOTALLOOPS="2" RESULTVARIABLE="outer">\n'
             '  <AMLOOP FROM="1" TO="10" RESULTVARIABLE="i">\n'
             '    <AMSHOWDIALOG MESSAGE="%outer%.%i%" />\n'
             f'    <AMIF EXPRESSION="%i% = 2">{brk}</AMIF>\n'
             "  </AMLOOP>\n"
             "</AMLOOP>\n",
+            tmp_path,
         )
-        assert result.exit_code == 0, result.output
-        assert shown(result) == ["1.1", "1.2", "2.1", "2.2"]
+        assert run.ok, run.error
+        assert run.shown == ["1.1", "1.2", "2.1", "2.2"]
 
 
 class TestListLoop:
@@ -126,27 +121,25 @@ class TestListLoop:
             ('DELIMITER="NEW_LINE"', "a&#10;b&#10;c"),
         ],
     )
-    def test_delimiters(self, tmp_path: Path, endpoint: str, delimiter: str, items: str) -> None:
-        result = run_task(
-            tmp_path,
-            endpoint,
+    def test_delimiters(self, tmp_path: Path, delimiter: str, items: str) -> None:
+        run = run_fake(
             f'<AMLOOP ACTIVITY="list" LIST="{items}" {delimiter} RESULTVARIABLE="item">\n'
             '<AMSHOWDIALOG MESSAGE="[%item%]" />\n</AMLOOP>\n',
-        )
-        assert result.exit_code == 0, result.output
-        assert shown(result) == ["[a]", "[b]", "[c]"]
-
-    def test_sort_and_empty_list(self, tmp_path: Path, endpoint: str) -> None:
-        result = run_task(
             tmp_path,
-            endpoint,
+        )
+        assert run.ok, run.error
+        assert run.shown == ["[a]", "[b]", "[c]"]
+
+    def test_sort_and_empty_list(self, tmp_path: Path) -> None:
+        run = run_fake(
             '<AMVARIABLE NAME="none" />\n'
             '<AMLOOP ACTIVITY="list" LIST="b,C,a" SORT="descending" RESULTVARIABLE="x">\n'
             '<AMSHOWDIALOG MESSAGE="%x%" />\n</AMLOOP>\n'
             '<AMLOOP ACTIVITY="list" LIST="%none%" RESULTVARIABLE="x">\n'
             '<AMSHOWDIALOG MESSAGE="never" />\n</AMLOOP>\n',
+            tmp_path,
         )
-        assert shown(result) == ["C", "b", "a"]
+        assert run.shown == ["C", "b", "a"]
 
     def test_verifies_each_address_given_with_var(
         self, tmp_path: Path, endpoint: str, ses_client: Any, aws_credentials: Any
@@ -174,25 +167,23 @@ class TestExpressionLoop:
             '<AMLOOP ACTIVITY="expression" EXPRESSION="n &gt;= 3 Or n = -1" CONDITION="until">',
         ],
     )
-    def test_while_and_until(self, tmp_path: Path, endpoint: str, loop: str) -> None:
-        result = run_task(
-            tmp_path,
-            endpoint,
+    def test_while_and_until(self, tmp_path: Path, loop: str) -> None:
+        run = run_fake(
             f'<AMVARIABLE NAME="n" VALUE="0" />\n{loop}\n'
             '<AMINCREMENTVARIABLE RESULTVARIABLE="n" />\n<AMSHOWDIALOG MESSAGE="%n%" />\n'
             "</AMLOOP>\n",
-        )
-        assert result.exit_code == 0, result.output
-        assert shown(result) == ["1", "2", "3"]
-
-    def test_until_already_true_runs_no_pass(self, tmp_path: Path, endpoint: str) -> None:
-        result = run_task(
             tmp_path,
-            endpoint,
+        )
+        assert run.ok, run.error
+        assert run.shown == ["1", "2", "3"]
+
+    def test_until_already_true_runs_no_pass(self, tmp_path: Path) -> None:
+        run = run_fake(
             '<AMLOOP ACTIVITY="expression" EXPRESSION="1 = 1" CONDITION="until">\n'
             '<AMSHOWDIALOG MESSAGE="never" />\n</AMLOOP>\n<AMSHOWDIALOG MESSAGE="after" />\n',
+            tmp_path,
         )
-        assert shown(result) == ["after"]
+        assert run.shown == ["after"]
 
     def test_unknown_variable_is_found_by_check(self, tmp_path: Path) -> None:
         path = write_task(
@@ -231,22 +222,16 @@ class TestGuard:
         ],
         ids=["expression", "counter", "goto"],
     )
-    def test_runaway_is_stopped(
-        self, tmp_path: Path, endpoint: str, text: str, message: str
-    ) -> None:
-        result = run_task(tmp_path, endpoint, text, "--max-iterations", "5")
-        assert result.exit_code == 1
-        assert errors(result, tmp_path)[0] == f"amlses: {message}"
+    def test_runaway_is_stopped(self, tmp_path: Path, text: str, message: str) -> None:
+        run = run_fake(text, tmp_path, max_iterations=5)
+        assert run.failure(exit_code=1)[0] == message
 
 
 class TestDatasetLoops:
-    def test_nested_loops_keep_each_datasets_row(
-        self, tmp_path: Path, endpoint: str, ses_client: Any, aws_credentials: Any
-    ) -> None:
-        seed(ses_client, "a.com", "b.com")
-        result = run_task(
-            tmp_path,
-            endpoint,
+    def test_nested_loops_keep_each_datasets_row(self, tmp_path: Path) -> None:
+        fake = FakeSes()
+        fake.seed("a.com", "b.com")
+        run = run_fake(
             '<AMAWSSES ACTIVITY="list_identities" RESULTDATASET="Outer" />\n'
             '<AMAWSSES ACTIVITY="list_identities" RESULTDATASET="Inner" />\n'
             '<AMLOOP ACTIVITY="dataset" DATASET="Outer">\n'
@@ -255,10 +240,12 @@ class TestDatasetLoops:
             "  </AMLOOP>\n"
             '  <AMSHOWDIALOG MESSAGE="%Outer.CurrentRow%: %Outer.Identity%" />\n'
             "</AMLOOP>\n",
+            tmp_path,
+            fake=fake,
         )
-        assert result.exit_code == 0, result.output
-        first, second = ses_client.list_identities()["Identities"]
-        assert shown(result) == [
+        assert run.ok, run.error
+        first, second = fake.identity_names()
+        assert run.shown == [
             f"{first} {first}",
             f"{first} {second}",
             f"1: {first}",
@@ -269,17 +256,9 @@ class TestDatasetLoops:
 
 
 class TestProgress:
-    def test_every_loop_reports_each_pass(self, endpoint: str, ses_client: Any) -> None:
-        seed(ses_client, "a@example.com", "b@example.com")
-
-        class Recorder(NullReporter):
-            def __init__(self) -> None:
-                self.calls: list[tuple[int, int, int | None]] = []
-
-            def progress(self, block: Block, done: int, total: int | None) -> None:
-                self.calls.append((block.position.line, done, total))
-
-        reporter = Recorder()
+    def test_every_loop_reports_each_pass(self, tmp_path: Path) -> None:
+        fake = FakeSes()
+        fake.seed("a@example.com", "b@example.com")
         text = (
             '<AMVARIABLE NAME="n" VALUE="0" />\n'
             '<AMLOOP FROM="1" TO="2"></AMLOOP>\n'
@@ -290,11 +269,9 @@ class TestProgress:
             'SECRETKEY="flow-secret-1" RESULTDATASET="ids" />\n'
             '<AMLOOP ACTIVITY="dataset" DATASET="ids"></AMLOOP>\n'
         )
-        result = api.run(
-            text, "t.aml", options=RunOptions(endpoint_url=endpoint), reporter=reporter
-        )
-        assert result.ok, result.error
-        assert reporter.calls == [
+        run = run_fake(text, tmp_path, fake=fake)
+        assert run.ok, run.error
+        assert run.reporter.progress_calls == [
             (2, 1, 2),
             (2, 2, 2),
             (3, 1, 1),
@@ -328,37 +305,28 @@ class TestIfLastStep:
         ],
     )
     def test_branches_on_the_previous_step(
-        self,
-        tmp_path: Path,
-        proxy: Any,
-        ses_client: Any,
-        aws_credentials: Any,
-        fail: bool,
-        test: str,
-        expected: str,
+        self, tmp_path: Path, fail: bool, test: str, expected: str
     ) -> None:
-        front = proxy()
+        fake = FakeSes()
         if fail:
-            front.fail(1, action="VerifyEmailIdentity", code="MessageRejected", message="no")
-        result = run_task(tmp_path, front.url, self.TASK.format(between="", test=test))
-        assert result.exit_code == 0, result.output
-        assert shown(result) == [expected]
-        assert identities(ses_client) == ([] if fail else ["a@example.com"])
-        if fail:  # continued: no error paragraph, only the summary of what failed
-            assert errors(result, tmp_path) == [
-                "amlses: 1 step failed and the task went on: line 1 (MessageRejected)"
-            ]
+            fake.fail("VerifyEmailIdentity", code="MessageRejected", message="no")
+        run = run_fake(self.TASK.format(between="", test=test), tmp_path, fake=fake)
+        assert run.ok, run.error
+        assert run.shown == [expected]
+        assert sorted(fake.identity_names()) == ([] if fail else ["a@example.com"])
+        if fail:  # continued: no error, no warning, only the record of what failed
+            assert run.error is None
+            assert run.notices == []
+            assert run.failed == [(1, "MessageRejected")]
 
-    def test_a_succeeding_step_in_between_clears_the_failure(
-        self, tmp_path: Path, proxy: Any, aws_credentials: Any
-    ) -> None:
-        front = proxy()
-        front.fail(1, action="VerifyEmailIdentity", code="MessageRejected")
+    def test_a_succeeding_step_in_between_clears_the_failure(self, tmp_path: Path) -> None:
+        fake = FakeSes()
+        fake.fail("VerifyEmailIdentity", code="MessageRejected")
         text = self.TASK.format(
             between='<AMVARIABLE NAME="x" VALUE="1" />\n', test='LASTSTEP="failed"'
         )
-        result = run_task(tmp_path, front.url, text)
-        assert shown(result) == ["false"]
+        run = run_fake(text, tmp_path, fake=fake)
+        assert run.shown == ["false"]
 
     def test_failedwithcode_needs_resultcode(self, tmp_path: Path, endpoint: str) -> None:
         result = run_task(
@@ -392,82 +360,73 @@ class TestIfContainsText:
             ('SUBSTRING="\\.(com|org)" USERE="YES" ACTION="end_with"', "yes [.com] 14"),
         ],
     )
-    def test_actions(self, tmp_path: Path, endpoint: str, attributes: str, expected: str) -> None:
+    def test_actions(self, tmp_path: Path, attributes: str, expected: str) -> None:
         text_attribute = "" if "TEXT=" in attributes else 'TEXT="%who%" '
-        result = run_task(
-            tmp_path,
-            endpoint,
+        run = run_fake(
             '<AMVARIABLE NAME="who" VALUE="Alice@Example.com" />\n'
             f'<AMIF ACTIVITY="contains_text" {text_attribute}{attributes} '
             'FOUNDTEXTVARIABLE="found" INDEXVARIABLE="at">\n'
             '  <AMSHOWDIALOG MESSAGE="yes [%found%] %at%" />\n<AMELSE />\n'
             '  <AMSHOWDIALOG MESSAGE="no [%found%] %at%" />\n</AMIF>\n',
-        )
-        assert result.exit_code == 0, result.output
-        assert shown(result) == [expected]
-
-    def test_bad_pattern_is_a_step_error(self, tmp_path: Path, endpoint: str) -> None:
-        result = run_task(
             tmp_path,
-            endpoint,
-            '<AMIF ACTIVITY="contains_text" TEXT="x" SUBSTRING="(" USERE="YES"></AMIF>\n',
         )
-        assert result.exit_code == 1
-        assert errors(result, tmp_path)[0].startswith(
-            'amlses: task.aml:1: <AMIF ACTIVITY="contains_text">: SUBSTRING="(" is not a valid '
+        assert run.ok, run.error
+        assert run.shown == [expected]
+
+    def test_bad_pattern_is_a_step_error(self, tmp_path: Path) -> None:
+        run = run_fake(
+            '<AMIF ACTIVITY="contains_text" TEXT="x" SUBSTRING="(" USERE="YES"></AMIF>\n',
+            tmp_path,
+        )
+        assert run.failure(exit_code=1)[0].startswith(
+            'task.aml:1: <AMIF ACTIVITY="contains_text">: SUBSTRING="(" is not a valid '
             "regular expression: missing ), unterminated subpattern"
         )
 
-    def test_deletes_only_foreign_identities(
-        self, tmp_path: Path, endpoint: str, ses_client: Any, aws_credentials: Any
-    ) -> None:
-        seed(ses_client, "a@example.com", "b@Example.COM", "c@example.org", "example.com")
-        result = run_task(
-            tmp_path,
-            endpoint,
+    def test_deletes_only_foreign_identities(self, tmp_path: Path) -> None:
+        fake = FakeSes()
+        fake.seed("a@example.com", "b@Example.COM", "c@example.org", "example.com")
+        run = run_fake(
             '<AMAWSSES ACTIVITY="list_identities" RESULTDATASET="ids" />\n'
             '<AMLOOP ACTIVITY="dataset" DATASET="ids">\n'
             '<AMIF ACTIVITY="contains_text" TEXT="%ids.Identity%" SUBSTRING="@example.com" '
             'ACTION="end_with"><AMELSE />\n'
             '<AMAWSSES ACTIVITY="delete_identity" IDENTITY="%ids.Identity%" />\n'
             "</AMIF>\n</AMLOOP>\n",
+            tmp_path,
+            fake=fake,
         )
-        assert result.exit_code == 0, result.output
-        assert identities(ses_client) == ["a@example.com", "b@Example.COM"]
+        assert run.ok, run.error
+        assert sorted(fake.identity_names()) == ["a@example.com", "b@Example.COM"]
 
 
 class TestGoto:
-    def test_forward_skips_steps(self, tmp_path: Path, endpoint: str) -> None:
-        result = run_task(
-            tmp_path,
-            endpoint,
+    def test_forward_skips_steps(self, tmp_path: Path) -> None:
+        run = run_fake(
             '<AMSHOWDIALOG MESSAGE="one" />\n<AMGOTO LABELNAME="three" />\n'
             '<AMSHOWDIALOG MESSAGE="two" />\n<AMLABEL LABELNAME="Three" />\n'
             '<AMSHOWDIALOG MESSAGE="three" />\n',
-        )
-        assert result.exit_code == 0, result.output
-        assert shown(result) == ["one", "three"]
-
-    def test_backward_with_a_counter(self, tmp_path: Path, endpoint: str) -> None:
-        result = run_task(
             tmp_path,
-            endpoint,
+        )
+        assert run.ok, run.error
+        assert run.shown == ["one", "three"]
+
+    def test_backward_with_a_counter(self, tmp_path: Path) -> None:
+        run = run_fake(
             '<AMVARIABLE NAME="n" VALUE="0" />\n'
             '<AMLABEL LABELNAME="again" />\n'
             '<AMINCREMENTVARIABLE RESULTVARIABLE="n" />\n'
             '<AMSHOWDIALOG MESSAGE="pass %n%" />\n'
             '<AMIF EXPRESSION="%n% &lt; 3"><AMLABEL ACTIVITY="goto" LABEL="again" /></AMIF>\n'
             '<AMSHOWDIALOG MESSAGE="done" />\n',
-        )
-        assert result.exit_code == 0, result.output
-        assert shown(result) == ["pass 1", "pass 2", "pass 3", "done"]
-
-    def test_out_of_a_loop(
-        self, tmp_path: Path, endpoint: str, ses_client: Any, aws_credentials: Any
-    ) -> None:
-        result = run_task(
             tmp_path,
-            endpoint,
+        )
+        assert run.ok, run.error
+        assert run.shown == ["pass 1", "pass 2", "pass 3", "done"]
+
+    def test_out_of_a_loop(self, tmp_path: Path) -> None:
+        fake = FakeSes()
+        run = run_fake(
             '<AMLOOP ACTIVITY="list" LIST="a@example.com,STOP,b@example.com" '
             'RESULTVARIABLE="address">\n'
             '  <AMIF EXPRESSION="%address% = STOP">\n'
@@ -476,10 +435,12 @@ class TestGoto:
             "</AMLOOP>\n"
             '<AMSHOWDIALOG MESSAGE="not shown" />\n'
             '<AMLABEL LABELNAME="finished" />\n<AMSHOWDIALOG MESSAGE="after %address%" />\n',
+            tmp_path,
+            fake=fake,
         )
-        assert result.exit_code == 0, result.output
-        assert shown(result) == ["after STOP"]
-        assert identities(ses_client) == ["a@example.com"]
+        assert run.ok, run.error
+        assert run.shown == ["after STOP"]
+        assert sorted(fake.identity_names()) == ["a@example.com"]
 
     def test_missing_label_is_found_by_check(self, tmp_path: Path) -> None:
         path = write_task(tmp_path, '<AMLABEL LABELNAME="start" />\n<AMGOTO LABELNAME="stat" />\n')
@@ -539,30 +500,27 @@ class TestStop:
         assert errors(result, tmp_path) == stderr
         assert api.run(text, "t.aml").status == status
 
-    def test_stop_inside_a_loop_ends_the_run(self, tmp_path: Path, endpoint: str) -> None:
-        result = run_task(
-            tmp_path,
-            endpoint,
+    def test_stop_inside_a_loop_ends_the_run(self, tmp_path: Path) -> None:
+        run = run_fake(
             '<AMLOOP FROM="1" TO="5" RESULTVARIABLE="i">\n<AMSHOWDIALOG MESSAGE="%i%" />\n'
             '<AMIF EXPRESSION="%i% = 2"><AMTASK ACTIVITY="stop" STATUSTYPE="SUCCESS" /></AMIF>\n'
             '</AMLOOP>\n<AMSHOWDIALOG MESSAGE="after" />\n',
+            tmp_path,
         )
-        assert result.exit_code == 0
-        assert shown(result) == ["1", "2"]
+        assert run.ok, run.error
+        assert run.shown == ["1", "2"]
 
-    def test_error_needs_errornumber(self, tmp_path: Path, endpoint: str) -> None:
-        result = run_task(tmp_path, endpoint, '<AMTASK ACTIVITY="stop" STATUSTYPE="ERROR" />\n')
-        assert result.exit_code == 1
-        assert errors(result, tmp_path)[0] == (
-            'amlses: task.aml:1: <AMTASK ACTIVITY="stop">: STATUSTYPE="ERROR" needs ERRORNUMBER: '
+    def test_error_needs_errornumber(self, tmp_path: Path) -> None:
+        run = run_fake('<AMTASK ACTIVITY="stop" STATUSTYPE="ERROR" />\n', tmp_path)
+        assert run.failure(exit_code=1)[0] == (
+            'task.aml:1: <AMTASK ACTIVITY="stop">: STATUSTYPE="ERROR" needs ERRORNUMBER: '
             "the error code the task ends with"
         )
 
 
 class TestSubtask:
-    def test_variables_are_shared_both_ways(
-        self, tmp_path: Path, endpoint: str, ses_client: Any, aws_credentials: Any
-    ) -> None:
+    def test_variables_are_shared_both_ways(self, tmp_path: Path) -> None:
+        fake = FakeSes()
         write_task(
             tmp_path,
             '<AMAWSSES ACTIVITY="verify_identity" IDENTITY="%address%" />\n'
@@ -570,30 +528,29 @@ class TestSubtask:
             '<AMSET VARIABLENAME="fromchild">child saw %address%</AMSET>\n',
             "sub/verify.aml",
         )
-        result = run_task(
-            tmp_path,
-            endpoint,
+        run = run_fake(
             '<AMVARIABLE NAME="count" VALUE="0" />\n<AMVARIABLE NAME="fromchild" />\n'
             '<AMLOOP ACTIVITY="list" LIST="a@example.com,b@example.com" RESULTVARIABLE="address">\n'
             '  <AMTASK TASKFILE="sub\\verify.aml" />\n'
             "</AMLOOP>\n"
             '<AMSTARTTASK TASKFILE="sub/verify.aml" />\n'
             '<AMSHOWDIALOG MESSAGE="%count%: %fromchild%" />\n',
-        )
-        assert result.exit_code == 0, result.output
-        assert shown(result) == ["3: child saw b@example.com"]
-        assert identities(ses_client) == ["a@example.com", "b@example.com"]
-
-    def test_missing_subtask_is_a_step_failure(self, tmp_path: Path, endpoint: str) -> None:
-        result = run_task(
             tmp_path,
-            endpoint,
+            fake=fake,
+        )
+        assert run.ok, run.error
+        assert run.shown == ["3: child saw b@example.com"]
+        assert sorted(fake.identity_names()) == ["a@example.com", "b@example.com"]
+
+    def test_missing_subtask_is_a_step_failure(self, tmp_path: Path) -> None:
+        run = run_fake(
             '<AMTASK ACTIVITY="start" TASKFILE="nowhere.aml" AM_ONERROR="CONTINUE" />\n'
             '<AMIF ACTIVITY="last_step" LASTSTEP="failed">'
             '<AMSHOWDIALOG MESSAGE="%AMError.ErrorDesc%" /></AMIF>\n',
+            tmp_path,
         )
-        assert result.exit_code == 0, result.output
-        assert shown(result) == [
+        assert run.ok, run.error
+        assert run.shown == [
             f"subtask cannot read task file {tmp_path}/nowhere.aml: No such file or directory"
         ]
 

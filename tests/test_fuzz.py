@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from amlses import api
-from amlses.errors import AmlError, AmlSyntaxError, ExpressionError, UsageError
+from amlses.errors import AmlError, AmlSyntaxError, ExpressionError, Problem, UsageError
 from amlses.expr import (
     MAX_DEPTH,
     MAX_EXPRESSION_LENGTH,
@@ -37,10 +37,17 @@ from amlses.expr import (
     substitute,
 )
 from amlses.expr.functions import FUNCTIONS as BUILTINS
-from amlses.nodes import Block, Step, Task
-from amlses.parser import MAX_TASK_CHARS, parse_with_problems
+from amlses.lang.nodes import Block, Step, Task
+from amlses.lang.parser import MAX_TASK_CHARS
+from amlses.loader import parse_task
 from amlses.redact import Redactor
 from amlses.source import Position
+
+
+def parse_with_problems(text: str, name: str = "<task>") -> tuple[Task, list[Problem]]:
+    """The parser as the loader runs it (with the registry's block grammar)."""
+    return parse_task(text, name)
+
 
 ROOT = Path(__file__).parent.parent
 SEED_FILES = sorted(

@@ -1,4 +1,10 @@
-"""Step error handling through `amlses run`, against moto behind the fault-injecting proxy."""
+"""Step error handling: AM_RETRY, AM_ERRORS, AM_ONERROR, AM_TIMEOUT and their checks.
+
+The policies run on the in-process fake SES (``tests/fakeses.py``), whose ``fail`` rules make a
+step fail on cue; the warnings asserted are the reporter's messages.  ``amlses run`` against
+moto behind the fault-injecting proxy covers the rest end to end: the ``--json`` document of a
+continued loop, a request that really hangs on the wire, and the check's exit code.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ import pytest
 from click.testing import Result
 
 from clitools import invoke, write_task
+from fakeses import FakeSes, run_fake
 
 VERIFY = '<AMAWSSES ACTIVITY="verify_identity" MAXERRORRETRY="0" IDENTITY="{identity}" {extra}/>\n'
 
@@ -24,22 +31,27 @@ def front(proxy: Any, aws_credentials: Any) -> Any:
     return proxy()
 
 
-def test_am_retry_retries_the_whole_step(tmp_path: Path, front: Any) -> None:
-    front.fail(2, action="VerifyEmailIdentity", code="InvalidParameterValue", message="flaky")
+def test_am_retry_retries_the_whole_step(tmp_path: Path) -> None:
+    fake = FakeSes()
+    fake.fail("VerifyEmailIdentity", code="InvalidParameterValue", message="flaky", times=2)
     text = VERIFY.format(identity="a@example.com", extra='AM_RETRY="2" AM_RETRYDELAY="1" ')
-    result = run(tmp_path, text, "--endpoint-url", front.url)
-    assert result.exit_code == 0, result.output
-    assert front.count("VerifyEmailIdentity") == 3
-    assert result.stderr.count("InvalidParameterValue; retry") == 2
+    run = run_fake(text, tmp_path, fake=fake)
+    assert run.ok, run.error
+    assert fake.count("VerifyEmailIdentity") == 3
+    assert "\n".join(run.warnings).count("InvalidParameterValue; retry") == 2
+    assert fake.identity_names() == ["a@example.com"]
 
 
-def test_am_retry_exhausted_stops_the_task(tmp_path: Path, front: Any) -> None:
-    front.fail(3, action="VerifyEmailIdentity", code="InvalidParameterValue", message="flaky")
+def test_am_retry_exhausted_stops_the_task(tmp_path: Path) -> None:
+    fake = FakeSes()
+    fake.fail("VerifyEmailIdentity", code="InvalidParameterValue", message="flaky", times=3)
     text = VERIFY.format(identity="a@example.com", extra='AM_RETRY="1" ')
-    result = run(tmp_path, text, "--endpoint-url", front.url)
-    assert result.exit_code == 1
-    assert front.count("VerifyEmailIdentity") == 2
-    assert "AWS error InvalidParameterValue from VerifyEmailIdentity: flaky" in result.stderr
+    run = run_fake(text, tmp_path, fake=fake)
+    assert run.failure(exit_code=1)
+    assert fake.count("VerifyEmailIdentity") == 2
+    assert "AWS error InvalidParameterValue from VerifyEmailIdentity: flaky" in "\n".join(
+        run.error_lines
+    )
 
 
 def test_continue_in_a_loop_reports_failures_and_fills_amerror(
@@ -73,12 +85,13 @@ def test_continue_in_a_loop_reports_failures_and_fills_amerror(
     assert "2 steps failed and the task went on: line 3 (MessageRejected)" in result.stderr
 
 
-def test_am_errors_ignores_other_codes(tmp_path: Path, front: Any) -> None:
-    front.fail(1, action="VerifyEmailIdentity", code="InvalidParameterValue", message="odd")
+def test_am_errors_ignores_other_codes(tmp_path: Path) -> None:
+    fake = FakeSes()
+    fake.fail("VerifyEmailIdentity", code="InvalidParameterValue", message="odd")
     text = VERIFY.format(identity="a@example.com", extra='AM_ERRORS="Throttling,MessageRejected" ')
-    result = run(tmp_path, text, "--endpoint-url", front.url)
-    assert result.exit_code == 0, result.output
-    assert "ignored InvalidParameterValue (not in AM_ERRORS)" in result.stderr
+    run = run_fake(text, tmp_path, fake=fake)
+    assert run.ok, run.error
+    assert "ignored InvalidParameterValue (not in AM_ERRORS)" in "\n".join(run.warnings)
 
 
 def test_am_timeout_abandons_a_slow_step(tmp_path: Path, front: Any) -> None:

@@ -1,34 +1,41 @@
-"""The runner against moto: dataset loops, ifs, host-based client reuse, session lifecycle."""
+"""The runner: dataset loops, ifs, host-based client reuse, session lifecycle.
+
+Dataset loops and ifs run on the in-process fake SES (``tests/fakeses.py``), which records
+every request in order; client reuse and the session lifecycle run against moto, since the
+real :class:`~amlses.ses.ClientCache` is their point.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from amlses import api
-from amlses.parser import parse
+from amlses import api, runtime
 from amlses.runtime import Context, RunOptions
 from amlses.ses import ClientCache
 from clitools import seed_identities as seed
+from fakeses import FakeSes, run_fake
 
 CREDS = 'ACCESSKEY="AKIARUNTIME000000001" SECRETKEY="runtime-secret-1"'
 
 
-def deleted_in_order(endpoint: str, ses_client: Any, loop: str, cache: ClientCache) -> list[str]:
+def deleted_in_order(tmp_path: Path, fake: FakeSes, loop: str) -> list[str]:
     """Run a loop deleting identities; return the order the deletions reached SES."""
-    before = set(ses_client.list_identities()["Identities"])
+    before = set(fake.identity_names())
     text = (
         f'<AMAWSSES ACTIVITY="list_identities" {CREDS} RESULTDATASET="ids" />\n'
         f"{loop}\n"
         f'<AMAWSSES ACTIVITY="delete_identity" {CREDS} IDENTITY="%ids.Identity%" />\n'
         "</AMLOOP>\n"
     )
-    result = api.run(text, "t.aml", options=RunOptions(endpoint_url=endpoint), cache=cache)
-    assert result.ok, result.error
-    after = set(ses_client.list_identities()["Identities"])
-    rows = result.datasets["ids"].records()
-    return [r["Identity"] for r in rows if r["Identity"] in before - after]  # type: ignore[misc]
+    run = run_fake(text, tmp_path, fake=fake)
+    assert run.ok, run.error
+    after = set(fake.identity_names())
+    deleted = [str(params["Identity"]) for params in fake.requests("DeleteIdentity")]
+    assert sorted(deleted) == sorted(before - after)
+    return deleted
 
 
 class TestDatasetLoop:
@@ -43,16 +50,10 @@ class TestDatasetLoop:
             ),
         ],
     )
-    def test_from_to(
-        self,
-        endpoint: str,
-        ses_client: Any,
-        client_cache: ClientCache,
-        loop: str,
-        expected: list[str],
-    ) -> None:
-        seed(ses_client, "a.com", "b.com", "c.com", "d.com")
-        assert sorted(deleted_in_order(endpoint, ses_client, loop, client_cache)) == expected
+    def test_from_to(self, tmp_path: Path, loop: str, expected: list[str]) -> None:
+        fake = FakeSes()
+        fake.seed("a.com", "b.com", "c.com", "d.com")
+        assert sorted(deleted_in_order(tmp_path, fake, loop)) == expected
 
     @pytest.mark.parametrize(
         ("sort", "expected"),
@@ -63,15 +64,10 @@ class TestDatasetLoop:
         ],
     )
     def test_sort_sets_the_visiting_order(
-        self,
-        proxy: Any,
-        ses_client: Any,
-        client_cache: ClientCache,
-        sort: str,
-        expected: list[str],
+        self, tmp_path: Path, sort: str, expected: list[str]
     ) -> None:
-        seed(ses_client, "b.com", "a.com", "c.com")
-        front = proxy()
+        fake = FakeSes()
+        fake.seed("b.com", "a.com", "c.com")
         text = (
             f'<AMAWSSES ACTIVITY="list_identities" {CREDS} RESULTDATASET="ids" />\n'
             f'<AMLOOP ACTIVITY="dataset" DATASET="ids" {sort}>\n'
@@ -79,21 +75,17 @@ class TestDatasetLoop:
             'IDENTITYTYPE="domain" RESULTVARIABLE="token" />\n'
             "</AMLOOP>\n"
         )
-        result = api.run(
-            text, "t.aml", options=RunOptions(endpoint_url=front.url), cache=client_cache
-        )
-        assert result.ok, result.error
-        visited = [r.params["Domain"] for r in front.requests if r.action == "VerifyDomainIdentity"]
+        run = run_fake(text, tmp_path, fake=fake)
+        assert run.ok, run.error
+        visited = [params["Domain"] for params in fake.requests("VerifyDomainIdentity")]
         assert visited == expected
-        assert isinstance(result.variables["token"], str) and result.variables["token"]
+        assert isinstance(run.variables["token"], str) and run.variables["token"]
 
-    def test_missing_dataset_is_a_step_error(self, endpoint: str) -> None:
+    def test_missing_dataset_is_a_step_error(self, tmp_path: Path) -> None:
         text = '<AMLOOP ACTIVITY="dataset" DATASET="%name%"></AMLOOP>'
-        result = api.run(
-            text, "t.aml", options=RunOptions(endpoint_url=endpoint, variables={"name": "ghost"})
-        )
-        assert result.error is not None
-        assert result.error.render().startswith(
+        run = run_fake(text, tmp_path, name="t.aml", variables={"name": "ghost"})
+        assert run.error is not None
+        assert run.short(run.error.render()).startswith(
             't.aml:1: <AMLOOP ACTIVITY="dataset">: dataset "ghost" does not exist'
         )
 
@@ -108,15 +100,7 @@ class TestIf:
             ("%word% = it's", False, "then"),
         ],
     )
-    def test_branches(
-        self,
-        expression: str,
-        complex_: bool,
-        taken: str,
-        endpoint: str,
-        ses_client: Any,
-        aws_credentials: Any,
-    ) -> None:
+    def test_branches(self, expression: str, complex_: bool, taken: str, tmp_path: Path) -> None:
         flag = ' USECOMPLEXUI="YES"' if complex_ else ""
         text = (
             f'<AMIF EXPRESSION="{expression}"{flag} />\n'
@@ -124,12 +108,10 @@ class TestIf:
             '<AMAWSSES ACTIVITY="verify_identity" IDENTITY="else.example.com" />\n'
             '<AMIF ACTIVITY="end" />\n'
         )
-        result = api.run(
-            text,
-            "t.aml",
-            options=RunOptions(endpoint_url=endpoint, variables={"n": 3, "word": "it's"}),
-        )
-        assert result.ok, result.error
+        fake = FakeSes()
+        run = run_fake(text, tmp_path, fake=fake, variables={"n": 3, "word": "it's"})
+        assert run.ok, run.error
+        assert fake.identity_names() == [f"{taken}.example.com"]
 
 
 class TestSessions:
@@ -150,9 +132,9 @@ class TestSessions:
         assert len(client_cache) == 1
 
     def test_open_sessions_are_closed_when_the_task_ends(self, endpoint: str) -> None:
-        task = parse('<AMAWSSES ACTIVITY="create_session" SESSION="left" />', "t.aml")
+        task = api.parse('<AMAWSSES ACTIVITY="create_session" SESSION="left" />', "t.aml")
         context = Context(task, options=RunOptions(endpoint_url=endpoint))
-        context.runner.run()
+        runtime.run(context)
         session = context.sessions.get("LEFT")  # names are case-insensitive
         assert not session.closed
         context.close()
