@@ -30,6 +30,9 @@ from dataclasses import dataclass
 from .secrets import mask_secret_attributes
 from .source import Position
 
+#: the widest source line an error echoes; a longer one is cut around the column it points at
+ECHO_WIDTH = 100
+
 EXIT_OK = 0
 EXIT_TASK_FAILED = 1
 EXIT_INVALID = 2
@@ -88,11 +91,33 @@ class AmlError(Exception):
         step = f"{self.step}: " if self.step else ""
         text = f"{head}{step}{self.message}"
         if self.source_line is not None and self.source_line.strip():
-            text += f"\n    {mask_secret_attributes(self.source_line.strip())}"
+            column = self.position.column if self.position else 1
+            text += f"\n    {echo_line(self.source_line, column)}"
         return text
 
     def __str__(self) -> str:
         return self.render()
+
+
+def echo_line(line: str, column: int = 1, width: int = ECHO_WIDTH) -> str:
+    """A task line as an error shows it: secrets masked, blanks trimmed, at most ``width``
+    characters around ``column`` (1-based, in ``line``) with "…" where it was cut.
+
+    Masking comes first: cutting first could split ``SECRETKEY="…"`` so that the masking no
+    longer recognised it.  Tasks saved on one line (Automate 11 often writes a whole block per
+    line) would otherwise drown the message in thousands of characters.
+    """
+    masked = mask_secret_attributes(line).rstrip()
+    text = masked.lstrip()
+    if len(text) <= width:
+        return text
+    # masking may shorten the text before the column a little: close enough for a window
+    at = min(max(column - 1 - (len(masked) - len(text)), 0), len(text))
+    start = max(0, min(at - width // 3, len(text) - (width - 1)))
+    end = start + width - (1 if start else 0)
+    if end < len(text):
+        end -= 1
+    return ("…" if start else "") + text[start:end] + ("…" if end < len(text) else "")
 
 
 def _rebuild(cls: type[AmlError], state: dict[str, object]) -> AmlError:
@@ -126,7 +151,8 @@ class Problem:
         step = f"{self.step}: " if self.step else ""
         text = f"{where}{self.severity}: {step}{self.message}"
         if self.source_line is not None and self.source_line.strip():
-            text += f"\n    {mask_secret_attributes(self.source_line.strip())}"
+            column = self.position.column if self.position else 1
+            text += f"\n    {echo_line(self.source_line, column)}"
         return text
 
 
