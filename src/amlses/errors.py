@@ -30,8 +30,9 @@ from dataclasses import dataclass
 from .secrets import mask_secret_attributes
 from .source import Position
 
-#: the widest source line an error echoes; a longer one is cut around the column it points at
-ECHO_WIDTH = 100
+#: the widest source line an error echoes (the vendor samples stay under it); a longer one is
+#: cut around the column it points at
+ECHO_WIDTH = 160
 
 EXIT_OK = 0
 EXIT_TASK_FAILED = 1
@@ -104,8 +105,8 @@ def echo_line(line: str, column: int = 1, width: int = ECHO_WIDTH) -> str:
     characters around ``column`` (1-based, in ``line``) with "…" where it was cut.
 
     Masking comes first: cutting first could split ``SECRETKEY="…"`` so that the masking no
-    longer recognised it.  Tasks saved on one line (Automate 11 often writes a whole block per
-    line) would otherwise drown the message in thousands of characters.
+    longer recognised it.  A task saved with many steps on one line would otherwise drown the
+    message in thousands of characters.
     """
     masked = mask_secret_attributes(line).rstrip()
     text = masked.lstrip()
