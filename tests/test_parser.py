@@ -192,3 +192,52 @@ class TestErrors:
         messages = [p.message for p in problems]
         assert any("<!DOCTYPE is not allowed" in m for m in messages)
         assert any("unknown entity &lol1;" in m for m in messages)
+
+
+class TestSavedTaskWrapper:
+    TEXT = (
+        '<AMTASK>\n<AMTASKHEAD><TASKINFO TASKVERSION="8090" /></AMTASKHEAD>\n'
+        '<AMFUNCTION NAME="Main" RETURNTYPE="variable">\n'
+        '<AMIF EXPRESSION="1=1"><AMSHOWDIALOG MESSAGE="a" /></AMIF>\n'
+        "</AMFUNCTION>\n"
+        '<AMFUNCTION NAME="Other"><AMWAIT SCALAR="1" /></AMFUNCTION>\n'
+        "</AMTASK>\n"
+    )
+
+    def test_the_body_is_main_and_the_header_is_kept(self) -> None:
+        task = parse(self.TEXT)
+        assert shape(task.body) == [("AMIF", ["AMSHOWDIALOG"], None)]
+        assert dict(task.header) == {"TASKVERSION": "8090"}
+        assert [(f.name, f.position.line, shape(f.body)) for f in task.functions] == [
+            ("Main", 3, [("AMIF", ["AMSHOWDIALOG"], None)]),
+            ("Other", 6, ["AMWAIT"]),
+        ]
+
+    def test_a_bare_step_list_has_no_header(self) -> None:
+        task = parse('<AMTASK ACTIVITY="stop" />')
+        assert shape(task.body) == ["AMTASK:stop"] and not task.header and not task.functions
+
+    def test_amtask_without_attributes_but_without_a_head_is_a_step(self) -> None:
+        task = parse('<AMTASK>\n<AMSHOWDIALOG MESSAGE="a" />\n')
+        assert shape(task.body) == ["AMTASK", "AMSHOWDIALOG"]
+
+
+class TestChildElements:
+    def test_an_element_with_children_becomes_a_block(self) -> None:
+        task, found = parse_with_problems('<AMX A="1">\n<AMY>\n<AMZ />\n</AMX>\n<AMW />')
+        assert not found
+        assert shape(task.body) == [("AMX", ["AMY", "AMZ"], None), "AMW"]
+
+    def test_a_text_body_is_still_text(self) -> None:
+        task = parse("<AMX>some text</AMX>")
+        assert shape(task.body) == ["AMX"] and task.body[0].text == "some text"
+
+    def test_a_closed_element_can_no_longer_be_closed(self) -> None:
+        _, found = parse_with_problems("<AMX>\n<AMY>\n</AMX>\n</AMY>\n")
+        assert [p.render().splitlines()[0] for p in found] == [
+            "<task>:4:1: error: </AMY> closes nothing; no block is open"
+        ]
+
+    def test_legacy_loops_close_with_amloop(self) -> None:
+        task = parse('<AMLOOPEXPRESSION EXPRESSION="1=1"><AMBREAK /></AMLOOP>')
+        assert shape(task.body) == [("AMLOOPEXPRESSION", ["AMBREAK"], None)]

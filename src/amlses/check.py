@@ -24,9 +24,6 @@ from .source import Position
 #: datasets and variables Automate itself provides to every task
 SYSTEM_NAMES = frozenset({"amerror", "amtrigger", "amtask"})
 
-#: datasets and variables Automate itself provides to every task
-SYSTEM_NAMES = frozenset({"amerror", "amtrigger", "amtask"})
-
 
 class Checker:
     """Walks a task in document order, collecting :class:`Problem` objects."""
@@ -51,9 +48,27 @@ class Checker:
         )
 
     def check(self) -> list[Problem]:
+        self.note_functions()
         self.visit(self.task.body, loops=0)
         self.check_jumps()
         return self.problems
+
+    def note_functions(self) -> None:
+        """A saved task with several functions runs only Main: say so where the others are."""
+        functions = self.task.functions
+        if len(functions) < 2:
+            return
+        names = ", ".join(f.name for f in functions)
+        for function in functions:
+            if not function.runs:
+                count = len(function.body)
+                self.problem(
+                    f"the saved task defines the functions {names}; amlses runs only Main, so "
+                    f'"{function.name}" ({count} step{"" if count == 1 else "s"}) does not run',
+                    function.position,
+                    None,
+                    severity="note",
+                )
 
     def check_jumps(self) -> None:
         """Every goto (step or AM_ONERROR=GOTO) must name a label that exists in the task."""
@@ -127,10 +142,25 @@ class Checker:
             if spec is not None:  # before a body: a loop's RESULTVARIABLE is read inside it
                 self.record_outputs(step, spec)
             if isinstance(step, Block):
-                inner = loops + (1 if spec is not None and spec.loop else 0)
+                if spec is None:  # an unknown step: its children are its own, not steps
+                    continue
+                if not spec.block:
+                    self.not_a_block(step)
+                inner = loops + (1 if spec.loop else 0)
                 self.visit(step.body, inner)
                 if step.orelse is not None:
                     self.visit(step.orelse, inner)
+
+    def not_a_block(self, step: Block) -> None:
+        """A step that is no block but was written with child elements and an end tag."""
+        first = step.body[0] if step.body else None
+        held = f"<{first.name}> at line {first.position.line}" if first else "child elements"
+        self.problem(
+            f"{step.label} holds {held}, but it is not a block: write it as <{step.name} … />"
+            f" and move the steps after it",
+            step.position,
+            step,
+        )
 
     def visit_step(self, step: Step, loops: int) -> Activity | None:
         try:

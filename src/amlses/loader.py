@@ -23,9 +23,17 @@ from . import actions
 from .check import check_task
 from .errors import AmlError, AmlSyntaxError, Problem, TaskError, UsageError
 from .expr import references
-from .files import FileTooLargeError, decode_text, read_bounded, resolve_task_path
-from .lang.nodes import Block, Step, Task
-from .lang.parser import parse_with_problems
+from .files import (
+    DecodedText,
+    FileTooLargeError,
+    NotTextError,
+    decode_text,
+    printable,
+    read_bounded,
+    resolve_task_path,
+)
+from .lang.nodes import Block, Step, Task, depth
+from .lang.parser import MAX_DEPTH, parse_with_problems
 from .redact import Redactor
 from .runtime.context import MAX_SUBTASK_DEPTH, Context
 from .secrets import (
@@ -34,6 +42,7 @@ from .secrets import (
     is_secret_attribute,
     userinfo_password,
 )
+from .source import Position
 from .vault import reveal_task
 
 MAX_TASK_BYTES = 10_000_000
@@ -52,22 +61,55 @@ class LoadedTask:
 
 
 def read_task_file(path: str | Path) -> str:
-    """A task file's text: bounded, regular files only, decoded as Windows tools save it."""
+    """A task file's text: bounded, regular files only, decoded as Windows tools save it.
+
+    The text is a :class:`~amlses.files.DecodedText` (:func:`read_task_text`), so the loader
+    can still tell that a file was read as Windows-1252 (:func:`encoding_notes`).
+    """
+    return read_task_text(path)
+
+
+def read_task_text(path: str | Path) -> DecodedText:
+    """A task or subtask file's text, with the encoding it was read in.
+
+    Refused with one :class:`UsageError` naming the file, and never quoting it: a file that
+    is not there, not a regular file (a FIFO, ``/dev/zero``) or too large; one that is not
+    text (binary data); and one that is text but not AML at all (its first characters are no
+    ``<``), so that ``TASKFILE="/etc/shadow"`` cannot echo a line of that file in a syntax
+    error.  A file that is AML but has syntax errors still shows its own lines, as usual.
+    """
+    shown = printable(str(path))
     try:
         data = read_bounded(path, MAX_TASK_BYTES)
     except FileTooLargeError as exc:
         raise UsageError(
-            f"{path}: the task file is {exc.size:,} bytes; amlses reads at most {MAX_TASK_BYTES:,}"
+            f"{shown}: the task file is {exc.size:,} bytes; amlses reads at most {MAX_TASK_BYTES:,}"
         ) from None
     except OSError as exc:
-        raise UsageError(f"cannot read task file {path}: {exc.strerror or exc}") from None
+        raise UsageError(f"cannot read task file {shown}: {exc.strerror or exc}") from None
     try:
-        return decode_text(data)
-    except UnicodeDecodeError as exc:
+        text = decode_text(data)
+    except NotTextError as exc:
+        raise UsageError(f"{shown} is not an AML task file: {exc.reason}") from None
+    start = text.lstrip()[:1]
+    if start and start != "<":
         raise UsageError(
-            f"{path}: the task file starts with a UTF-16 byte-order mark but is not valid "
-            f"UTF-16 ({exc.reason} at byte {exc.start})"
-        ) from None
+            f"{shown} is not an AML task file: it does not start with an AML step "
+            "(<AMVARIABLE …>, <AMAWSSES …>) or a comment"
+        )
+    return text
+
+
+def encoding_notes(text: str, name: str) -> list[Problem]:
+    """The one-line note for task text read as Windows-1252 (none for UTF-8 and UTF-16).
+
+    Severity "note": ``amlses check`` prints it and ``amlses run`` shows it on stderr, so a
+    wrongly guessed encoding is seen before its characters end up in a message.
+    """
+    if not isinstance(text, DecodedText) or text.note is None:
+        return []
+    position = Position(name, text.note_line, text.note_column)
+    return [Problem(f"the task file is {text.note}", position, severity="note")]
 
 
 def parse_task(text: str, name: str) -> tuple[Task, list[Problem]]:
@@ -84,10 +126,8 @@ def check_text(
     """
     task, problems = parse_task(text, name)
     if redactor is not None:
-        register_secrets(task, redactor)
-    if any(p.severity == "error" for p in problems):
-        return problems
-    return problems + check_task(task, variables)
+        _register_functions(task, redactor)
+    return _all_problems(task, problems, variables)
 
 
 def load_task(
@@ -101,13 +141,39 @@ def load_task(
     task, problems = parse_task(text, name)
     secret_names: frozenset[str] = frozenset()
     if redactor is not None:
-        secret_names = register_secrets(task, redactor)
-    if problems:
+        secret_names = _register_functions(task, redactor)
+    syntax = bool(problems)
+    problems = _all_problems(task, problems, variables)
+    if syntax:
         raise AmlSyntaxError(problems)
-    problems = check_task(task, variables)
     if any(p.severity == "error" for p in problems):
         raise TaskError(problems)
-    return LoadedTask(task, problems, secret_names)
+    return LoadedTask(task, [*encoding_notes(text, name), *problems], secret_names)
+
+
+def _register_functions(task: Task, redactor: Redactor) -> frozenset[str]:
+    """Register the secrets of the task and of a saved task's other functions: they never run,
+    but a problem in one shows its source line, which must be masked too."""
+    secret_names = register_secrets(task, redactor)
+    for function in task.functions:
+        if not function.runs:
+            register_secrets(Task(task.source, function.body), redactor)
+    return secret_names
+
+
+def _all_problems(task: Task, syntax: list[Problem], variables: Iterable[str]) -> list[Problem]:
+    """The syntax problems and the static check of the tree the parser recovered, by position.
+
+    A structural error does not hide the rest: the check runs on the recovered tree too, so a
+    stray end tag, an unknown element and an undefined variable are all reported at once.  A
+    tree nested deeper than the parser allows (already an error) is not walked.
+    """
+    if depth(task.body) > MAX_DEPTH:
+        return syntax
+    merged = syntax + check_task(task, variables)
+    return sorted(
+        merged, key=lambda p: (p.position.line, p.position.column) if p.position else (0, 0)
+    )
 
 
 def unlock_secrets(task: Task, context: Context) -> None:

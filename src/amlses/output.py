@@ -21,7 +21,7 @@ from .values import to_text
 if TYPE_CHECKING:
     from .api import RunResult
     from .errors import AmlError
-    from .lang.nodes import Step
+    from .lang.nodes import Step, Task
     from .runtime.datasets import Dataset
 
 MAX_TABLE_ROWS = 50
@@ -166,13 +166,35 @@ def error_json(error: AmlError) -> dict[str, object]:
     }
 
 
-def result_json(result: RunResult, recorded: RecordingReporter, redactor: Redactor) -> str:
+def task_json(task: Task | None) -> dict[str, object] | None:
+    """What the task file says about itself: a saved task's header (``TASKVERSION`` …) and
+    its functions; None for a bare step list or when the task is not known."""
+    if task is None or not (task.header or task.functions):
+        return None
+    return {
+        "header": dict(task.header),
+        "functions": [function.name for function in task.functions],
+        "runs": next((function.name for function in task.functions if function.runs), None),
+    }
+
+
+def result_json(
+    result: RunResult,
+    recorded: RecordingReporter,
+    redactor: Redactor,
+    task: Task | None = None,
+) -> str:
     """The machine-readable result of a run, secrets masked (``amlses run --json``).
 
     ``steps`` holds the last :data:`MAX_RECORDED_STEPS` steps; ``step_count`` counts them all.
+    ``task`` is the saved task's header and functions (:func:`task_json`) when ``task`` is
+    given and was saved by the Task Builder.
     """
-    document = {
-        "status": result.status,
+    document: dict[str, object] = {"status": result.status}
+    header = task_json(task)
+    if header is not None:
+        document["task"] = header
+    document |= {
         "error": error_json(result.error) if result.error is not None else None,
         "failed_steps": [error_json(error) for error in result.failed_steps],
         "step_count": recorded.count,

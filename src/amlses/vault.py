@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from .errors import AmlError, StepError
+from .files import printable, read_bounded
 from .secrets import is_secret_attribute
 
 if TYPE_CHECKING:
@@ -77,6 +78,8 @@ KEY_FILE_ENV: Final = "AMLSES_KEY_FILE"
 #: where the key lives in the OS keyring
 KEYRING_SERVICE: Final = "amlses"
 KEYRING_USER: Final = "key"
+#: a key file holds one Fernet key (44 characters); anything much larger is not a key file
+MAX_KEY_FILE_BYTES: Final = 64 * 1024
 
 # Any "amlses:" value is a token, of whatever version: an unknown version must be refused, not
 # sent to AWS as if it were a plain secret.  AWS secrets (base64) never contain a colon.
@@ -189,9 +192,10 @@ def _read_key_file(path: Path) -> bytes:
                     f"The key file {path} can be read by other users (mode {mode:04o}); "
                     f"make it private with: chmod 600 {path}"
                 )
-        return path.read_bytes().strip()
-    except OSError as exc:
-        raise StepError(f"The key file {path} cannot be read: {exc.strerror or exc}") from None
+        return read_bounded(path, MAX_KEY_FILE_BYTES).strip()
+    except OSError as exc:  # a FIFO, a device or a huge file is refused at once, unread
+        shown = printable(str(path))
+        raise StepError(f"The key file {shown} cannot be read: {exc.strerror or exc}") from None
 
 
 def _keyring_backend() -> object | None:

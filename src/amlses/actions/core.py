@@ -12,15 +12,17 @@ loop ends with a clear error and a long one shows that it is alive.  Automate ha
 
 from __future__ import annotations
 
+import difflib
 import re
 from typing import TYPE_CHECKING
 
 from ..errors import BreakLoop, StepError
 from ..expr import condition
+from ..lang.grammar import SavedTask
 from ..lang.nodes import Block, Step
 from ..runtime.datasets import Dataset
 from ..values import to_text
-from .registry import activity, element, unsupported
+from .registry import activity, element, foreign, saved_task, unsupported
 from .spec import BOOL, CHOICE, NAME, NUMBER, RAW, VARIABLE, Args, Attr, StaticCheck
 
 if TYPE_CHECKING:
@@ -30,9 +32,73 @@ if TYPE_CHECKING:
     from ..values import Value
 
 element("AMLOOP", legacy_attr="TYPE", end_tags=("AMENDLOOP",))
-element("AMIF", divider="AMELSE", end_tags=("AMENDIF",))
+# AutoMate 7 and AWE write If - Last step without an ACTIVITY: <AMIF LASTSTEP="failedwithcode"
+# RESULTCODE="20074, 20089"> (https://www.networkautomation.com/automate/urc/resources/livedocs/
+# am/7/Technical_Reference/Actions/Flow/If_Last_Step.htm, and the sample of
+# https://hstechdocs.helpsystems.com/manuals/globalscape/awe/actions/if/if_last_step.htm).
+element("AMIF", divider="AMELSE", end_tags=("AMENDIF",), implied=(("LASTSTEP", "last_step"),))
+# AutoMate 5-7 had one element per loop kind, each closed by </AMLOOP>: "<AMLOOPEXPRESSION …>
+# (block of steps to loop) </AMLOOP>" (https://hstechdocs.helpsystems.com/manuals/globalscape/
+# archive/eft6/mergedProjects/awe/Actions/Loop/Loop_Expression.htm); <AMLOOPDATASET
+# DATASET="myresults"> in the SQL Query sample of the same manual (its end is cut off there:
+# </AMLOOP> is inferred from Loop Expression).
+element("AMLOOPEXPRESSION", closed_by=("AMLOOP",))
+element("AMLOOPDATASET", closed_by=("AMLOOP",))
+
+# A file saved by the Task Builder: <AMTASK><AMTASKHEAD><TASKINFO TASKVERSION="…" />
+# </AMTASKHEAD><AMFUNCTION NAME="Main" …> steps </AMFUNCTION></AMTASK>.  AutoMate 8 documents
+# task functions as AMFUNCTION elements with an ACCESS attribute (https://hstechdocs.
+# helpsystems.com/manuals/globalscape/am8/basic_scripting/functions___events.htm); no stored
+# page shows a step that calls one, so such a step is refused rather than guessed at.
+saved_task(SavedTask(wrapper="AMTASK", head="AMTASKHEAD", function="AMFUNCTION"))
+unsupported(
+    "AMFUNCTION",
+    None,
+    "is a task-function step (no Automate page shows how a step calls a function; amlses "
+    "runs only the Main function of a saved task)",
+)
+
+#: the AWS actions Automate has besides SES, by the rest of their element name (AMAWSS3: the
+#: Amazon S3 action, https://hstechdocs.helpsystems.com/manuals/globalscape/awe10/actions/
+#: amazon_s3/s3_-_put_object.htm); any other AMAWS… element is still an AWS action
+AWS_SERVICES = {
+    "S3": "Amazon S3",
+    "SQS": "Amazon SQS",
+    "SNS": "Amazon SNS",
+    "EC2": "Amazon EC2",
+    "DYNAMODB": "Amazon DynamoDB",
+}
+
+
+def _aws_action(name: str) -> str | None:
+    """Which AWS action an ``AMAWS…`` element is; None for a misspelt ``AMAWSSES``
+    (``AMAWSSESS``, ``AMAWSSE``), which deserves a "did you mean" instead."""
+    service = name.removeprefix("AMAWS")
+    if service in AWS_SERVICES:
+        return f"{AWS_SERVICES[service]} action"
+    if difflib.SequenceMatcher(None, service, "SES").ratio() >= 0.75:
+        return None
+    return f"AWS {service} action"
+
+
+foreign("AMAWS", _aws_action, prefix=True)
+# FTP: <AMFTP ACTIVITY="logon" …> (https://hstechdocs.helpsystems.com/manuals/automate/
+# automate_desktop/current/Content/Task_Builder/Actions_Activities/FTP/FTP_-_Logon.htm),
+# AWE 10's <AMFTPLOGIN …> (…/globalscape/awe10/actions/ftp/ftp_-_log_on.htm); databases:
+# <AMDATABASE ACTIVITY="sql_query" …> (…/automate_desktop/current/Content/Task_Builder/
+# Actions_Activities/Database/Database_-_SQL_Query.htm), AutoMate 8's <AMSQLQUERY …>
+# (…/globalscape/am8/actions/action_execute_sql_query.htm).
+foreign("AMFTP", lambda name: "FTP action")
+foreign("AMFTPLOGIN", lambda name: "FTP - Log on action")
+foreign("AMDATABASE", lambda name: "Database action")
+foreign("AMSQLQUERY", lambda name: "SQL Query action")
 for _loop in ("windows", "processes"):
     unsupported("AMLOOP", _loop, "needs a desktop")
+# Loop - Array is documented (<AMLOOP TYPE="ARRAY" ARRAY="myarray" RESULTVARIABLE=…
+# DIRECTION="vertical" DATASET=…>, https://hstechdocs.helpsystems.com/manuals/globalscape/am8/
+# actions/loop_array_action.htm), but amlses has no array variables to walk: no step creates
+# one, and Split's list lives only inside an expression.
+unsupported("AMLOOP", "array", "walks an array variable (amlses has no array variables)")
 for _test in ("window_exists", "pixel_exists", "process_running"):
     unsupported("AMIF", _test, "needs a desktop")
 
@@ -292,13 +358,13 @@ def loop_list(context: Context, step: Step, args: Args) -> str:
     return "done"
 
 
-@activity(
-    "AMLOOP",
-    "expression",
+_EXPRESSION_ATTRS = (
     Attr("EXPRESSION", RAW, required=True, doc="a BASIC expression; bare names are variables"),
     Attr("CONDITION", CHOICE, default="while", choices=("while", "until")),
-    loop=True,
 )
+
+
+@activity("AMLOOP", "expression", *_EXPRESSION_ATTRS, loop=True)
 def loop_expression(context: Context, step: Step, args: Args) -> str:
     """Loop - Expression: run the body while (or until) EXPRESSION is true.
 
@@ -324,16 +390,16 @@ def loop_expression(context: Context, step: Step, args: Args) -> str:
     return "done"
 
 
-@activity(
-    "AMLOOP",
-    "dataset",
+_DATASET_ATTRS = (
     Attr("DATASET", NAME, required=True, doc="the dataset to walk"),
     Attr("FROM", NUMBER, minimum=0, doc="first row (1-based)"),
     Attr("TO", NUMBER, minimum=0, doc="last row; absent or 0: the last row"),
     Attr("SORT", CHOICE, default="unsorted", choices=("unsorted", "ascending", "descending")),
     Attr("SORTEDCOLUMN", doc="the column to sort by (name or 1-based number)"),
-    loop=True,
 )
+
+
+@activity("AMLOOP", "dataset", *_DATASET_ATTRS, loop=True)
 def loop_dataset(context: Context, step: Step, args: Args) -> str:
     """Loop - Dataset: run the body once per row, moving the dataset's current row."""
     assert isinstance(step, Block)
@@ -396,6 +462,19 @@ def _sort_key(value: object) -> tuple[int, float, str]:
         return (0, float(text), "")
     except ValueError:
         return (1, 0.0, text)
+
+
+activity(
+    "AMLOOPEXPRESSION",
+    "",
+    *_EXPRESSION_ATTRS,
+    doc="loop while/until EXPRESSION (AutoMate 7)",
+    loop=True,
+)(loop_expression)
+# the AutoMate 5-7 attributes of <AMLOOPDATASET> are not shown; those of Loop Dataset are assumed
+activity("AMLOOPDATASET", "", *_DATASET_ATTRS, doc="each row of DATASET (AutoMate 7)", loop=True)(
+    loop_dataset
+)
 
 
 # Break has "no general parameters" and "breaks out of a Loop or If statement" (AutoMate 8,

@@ -14,7 +14,7 @@ import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from ..lang.grammar import Grammar
+from ..lang.grammar import Grammar, SavedTask
 from ..lang.nodes import Step
 from ..runtime.onerror import POLICY_ATTRIBUTES
 from .spec import Activity, Attr, CheckHook, Handler, closest, suggest
@@ -31,9 +31,12 @@ class Element:
     """An AML element (``AMAWSSES``) and its activities.
 
     ``legacy_attr`` names an older selector read when ``ACTIVITY`` is absent (``TYPE`` on
-    ``AMLOOP``).  The activity named "" is the one used when the step names none.  A block
-    element may name a ``divider`` (``AMELSE`` starts an If's other branch) and legacy
-    ``end_tags`` that close it (``AMENDIF``).
+    ``AMLOOP``); ``implied`` maps an attribute to the activity a step that writes it but no
+    selector means (``<AMIF LASTSTEP="failed">`` is If - Last step in AutoMate 7 and AWE).
+    The activity named "" is the one used when the step names none.  A block element may name
+    a ``divider`` (``AMELSE`` starts an If's other branch), legacy ``end_tags`` that close it
+    (``AMENDIF``) and other elements whose end closes it (``closed_by``: the AutoMate 7
+    ``<AMLOOPEXPRESSION>`` ends at ``</AMLOOP>``).
     """
 
     name: str
@@ -42,14 +45,19 @@ class Element:
     extension: bool = False
     divider: str | None = None
     end_tags: tuple[str, ...] = ()
+    closed_by: tuple[str, ...] = ()
+    implied: tuple[tuple[str, str], ...] = ()
     #: a static check for every step of this element (after the activity's own)
     check: CheckHook | None = None
 
     def activity_of(self, step: Step) -> str:
-        """The lower-cased activity a step selects (ACTIVITY, else the legacy attribute)."""
+        """The lower-cased activity a step selects: ACTIVITY, else the legacy attribute, else
+        the activity an ``implied`` attribute stands for."""
         chosen = step.activity
         if not chosen and self.legacy_attr:
             chosen = step.value(self.legacy_attr).strip().lower()
+        if not chosen and step.get("ACTIVITY") is None:
+            chosen = next((act for attr, act in self.implied if step.get(attr) is not None), "")
         return chosen
 
     def written_activity(self, step: Step) -> str:
@@ -63,6 +71,10 @@ class Element:
 ELEMENTS: dict[str, Element] = {}
 #: (element, activity or None for all) -> why amlses cannot run it
 UNSUPPORTED: dict[tuple[str, str | None], str] = {}
+#: other Automate actions, by element name or (``prefix=True``) name prefix -> what they are
+FOREIGN: dict[tuple[str, bool], Callable[[str], str | None]] = {}
+#: the wrapper of a saved task file, once a handler module declares it
+_SAVED: list[SavedTask] = []
 
 
 class UnknownStep(LookupError):
@@ -76,6 +88,8 @@ def element(
     extension: bool = False,
     divider: str | None = None,
     end_tags: tuple[str, ...] = (),
+    closed_by: tuple[str, ...] = (),
+    implied: tuple[tuple[str, str], ...] = (),
     check: CheckHook | None = None,
 ) -> Element:
     """Declare an element (idempotent: later declarations add what they name)."""
@@ -86,6 +100,8 @@ def element(
     found.legacy_attr = found.legacy_attr or legacy_attr
     found.divider = found.divider or divider
     found.end_tags = found.end_tags or end_tags
+    found.closed_by = found.closed_by or tuple(n.upper() for n in closed_by)
+    found.implied = found.implied or tuple((a.upper(), act.lower()) for a, act in implied)
     found.check = found.check or check
     _grammar.cache_clear()
     return found
@@ -142,15 +158,52 @@ def unsupported(element_name: str, activity_name: str | None, reason: str) -> No
     UNSUPPORTED[(element_name.upper(), activity_name)] = reason
 
 
+def foreign(name: str, what: Callable[[str], str | None], *, prefix: bool = False) -> None:
+    """Declare another Automate action (``AMFTP``), or a family of them by ``prefix``
+    (``AMAWS``), that amlses does not run: ``what(element)`` says which action it is.
+
+    An element amlses registers always wins over a family, so ``AMAWSSES`` stays the SES
+    action while ``AMAWSS3`` is named as S3 instead of being offered "did you mean AMAWSSES".
+    ``what`` returns None for a name that is no such action after all (a typo of one amlses
+    runs), which then gets the usual "did you mean".
+    """
+    FOREIGN[(name.upper(), prefix)] = what
+
+
+def foreign_action(name: str) -> str | None:
+    """What another Automate action an unregistered element is, or None."""
+    what = FOREIGN.get((name, False))
+    if what is None:
+        what = next(
+            (w for (p, is_prefix), w in FOREIGN.items() if is_prefix and name.startswith(p)), None
+        )
+    return what(name) if what is not None else None
+
+
+def saved_task(saved: SavedTask) -> None:
+    """Declare the wrapper of a saved task file (``<AMTASK><AMTASKHEAD>…<AMFUNCTION>``)."""
+    _SAVED[:] = [saved]
+    _grammar.cache_clear()
+
+
 def unsupported_reason(step: Step) -> str | None:
-    """Why a step amlses knows of cannot run here, or None."""
-    return UNSUPPORTED.get((step.name, step.activity)) or UNSUPPORTED.get((step.name, None))
+    """Why a step amlses knows of cannot run here, or None (the activity read as the element
+    selects it, so the legacy ``TYPE="ARRAY"`` finds what ``ACTIVITY="array"`` would)."""
+    target = ELEMENTS.get(step.name)
+    chosen = target.activity_of(step) if target is not None else step.activity
+    return UNSUPPORTED.get((step.name, chosen)) or UNSUPPORTED.get((step.name, None))
 
 
 def find(step: Step) -> Activity:
     """The activity a step runs; raise :class:`UnknownStep` with a "did you mean"."""
     target = ELEMENTS.get(step.name)
     if target is None:
+        what = foreign_action(step.name)
+        if what is not None:
+            raise UnknownStep(
+                f"<{step.name}> is Automate's {what}, which is not part of amlses "
+                "(amlses runs the SES action)"
+            )
         close = closest(step.name, ELEMENTS)
         hint = f" (did you mean <{close}>?)" if close else ""
         raise UnknownStep(f"unknown element <{step.name}>{hint}")
@@ -226,4 +279,6 @@ def _grammar() -> Grammar:
     }
     dividers = {t.divider: t.name for t in ELEMENTS.values() if t.divider}
     end_tags = {tag: t.name for t in ELEMENTS.values() for tag in t.end_tags}
-    return Grammar(frozenset(blocks), frozenset(inline), dividers, end_tags)
+    closed_by = {t.name: t.closed_by for t in ELEMENTS.values() if t.closed_by}
+    saved = _SAVED[0] if _SAVED else None
+    return Grammar(frozenset(blocks), frozenset(inline), dividers, end_tags, closed_by, saved)

@@ -8,7 +8,7 @@ Nodes are frozen and compare by value, so parser tests can compare whole trees.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from ..secrets import MASK, is_secret_attribute
@@ -100,11 +100,34 @@ class Block(Step):
 
 
 @dataclass(frozen=True, slots=True)
+class Function:
+    """One ``<AMFUNCTION NAME="…">`` of a saved task file: its name, where it starts, its steps.
+
+    Only the Main function runs (Automate starts a task there); the others are kept so that
+    ``check`` can say they exist and ``--json`` can list them.
+    """
+
+    name: str
+    position: Position
+    body: tuple[Step, ...] = ()
+    #: whether this is the function that runs (the first one named Main, in any case)
+    runs: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Task:
-    """A parsed task file: its source (for error lines) and its top-level steps."""
+    """A parsed task file: its source (for error lines) and its top-level steps.
+
+    A file saved by the Task Builder wraps its steps in ``<AMTASK>``: ``body`` is then the Main
+    function's steps, ``header`` the attributes of its ``<AMTASKHEAD>`` and the elements in it
+    (``TASKVERSION``), and ``functions`` every function in file order.  A bare step list has
+    an empty header and no functions.
+    """
 
     source: Source
     body: tuple[Step, ...]
+    header: Mapping[str, str] = field(default_factory=dict, compare=False)
+    functions: tuple[Function, ...] = ()
 
     def walk(self) -> Iterator[Step]:
         """Every step in document order, blocks before their bodies."""
@@ -119,3 +142,17 @@ def walk(steps: tuple[Step, ...]) -> Iterator[Step]:
             yield from walk(step.body)
             if step.orelse is not None:
                 yield from walk(step.orelse)
+
+
+def depth(steps: tuple[Step, ...]) -> int:
+    """How deep blocks nest in ``steps`` (0: no block), without recursion: a tree the parser
+    recovered from a refused file may nest thousands deep."""
+    deepest = 0
+    pending: list[tuple[Step, int]] = [(step, 1) for step in steps]
+    while pending:
+        step, level = pending.pop()
+        if isinstance(step, Block):
+            deepest = max(deepest, level)
+            pending.extend((inner, level + 1) for inner in step.body)
+            pending.extend((inner, level + 1) for inner in step.orelse or ())
+    return deepest

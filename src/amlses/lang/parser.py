@@ -9,21 +9,28 @@ vendor's own samples, so this module reads a stream of tags and builds the block
 It is also the security boundary for the task text: no DTD, no custom entity and no external
 reference is ever honoured — a task that declares one is refused before anything is expanded.
 
-The parser recovers from errors and goes on, so a user sees every syntax problem at once.
-Which elements open blocks is not written here: a :class:`~amlses.lang.grammar.Grammar` built
-by the action registry says so (``amlses.loader`` passes it).
+The parser recovers from errors and goes on, so a user sees every syntax problem at once, and
+the tree it recovers is good enough for ``check`` to find the other problems too.  Two readings
+serve that: an element written with child elements and its own end tag is one step whatever
+it means (so an unknown action with parameters is named once, not reported as a stray end
+tag), and a file saved by the Task Builder (``<AMTASK><AMTASKHEAD>…<AMFUNCTION NAME="Main">``)
+yields its Main function's steps, its header and its function list.
+
+Which elements open blocks, close them or wrap a saved task is not written here: a
+:class:`~amlses.lang.grammar.Grammar` built by the action registry says so (``amlses.loader``
+passes it).
 """
 
 from __future__ import annotations
 
 import bisect
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..errors import AmlSyntaxError, Problem
 from ..source import Position, Source
-from .grammar import Grammar
-from .nodes import Attribute, Block, Step, Task
+from .grammar import Grammar, SavedTask
+from .nodes import Attribute, Block, Function, Step, Task
 
 MAX_TASK_CHARS = 10_000_000
 MAX_DEPTH = 100
@@ -48,6 +55,20 @@ class _Frame:
 
 
 @dataclass
+class _SavedState:
+    """A saved task's wrapper while it is read: its head, its functions, where we are."""
+
+    position: Position
+    header: dict[str, str] = field(default_factory=dict)
+    functions: list[Function] = field(default_factory=list)
+    #: the function being read: its name and where it starts
+    function: tuple[str, Position] | None = None
+    in_head: bool = False
+    closed: bool = False
+    end_line: int = 0
+
+
+@dataclass
 class _Pending:
     """A start tag of a non-block element, waiting for its text body and end tag."""
 
@@ -66,7 +87,12 @@ class Parser:
         self._line_starts = [0] + [m.end() for m in re.finditer(r"\n", self.text)]
         self._stack: list[_Frame] = []
         self._top: list[Step] = []
+        #: where top-level steps go: the file's top, or the saved-task function being read
+        self._sink: list[Step] = self._top
         self._pending: _Pending | None = None
+        #: legacy steps written without "/", by name: (the list holding one, its index, it)
+        self._unclosed: dict[str, list[tuple[list[Step], int, Step]]] = {}
+        self._saved: _SavedState | None = None
 
     # -- positions and errors ------------------------------------------------------------
 
@@ -103,7 +129,7 @@ class Parser:
             self._text(offset, lt)
             offset = self._markup(lt)
         self._finish()
-        return Task(self.source, tuple(self._top))
+        return self._task()
 
     def _text(self, start: int, end: int) -> None:
         chunk = self.text[start:end]
@@ -279,6 +305,8 @@ class Parser:
 
     def _step(self, step: Step, self_closing: bool, lt: int, after: int) -> None:
         self._settle_pending(lt)
+        if self._saved_step(step, self_closing, lt, after):
+            return
         name, activity, grammar = step.name, step.activity, self.grammar
         if name in grammar.end_tags:
             self._close(grammar.end_tags[name], lt, f"<{name}>")
@@ -299,14 +327,26 @@ class Parser:
         """A start tag followed by another tag is a legacy step written without ``/``.
 
         Any text between the two is still taken as its body (Automate would have ended it).
+        The step is remembered: should its own end tag come later at the same level, the steps
+        in between turn out to be its children (:meth:`_wrap_unclosed`).
         """
         if self._pending is not None:
             pending, self._pending = self._pending, None
             body = self._decode(pending.text_start, offset).strip()
             self._add(_with_text(pending.step, body or None))
+            steps = self._current()
+            entry = (steps, len(steps) - 1, steps[-1])
+            self._unclosed.setdefault(pending.step.name, []).append(entry)
+
+    def _current(self) -> list[Step]:
+        """The list the next step goes to: the innermost open body, else the file's top."""
+        if not self._stack:
+            return self._sink
+        frame = self._stack[-1]
+        return frame.orelse if frame.orelse is not None else frame.body
 
     def _add(self, step: Step) -> None:
-        (self._stack[-1].add if self._stack else self._top.append)(step)
+        self._current().append(step)
 
     def _else(self, step: Step, lt: int) -> None:
         frame = self._stack[-1] if self._stack else None
@@ -332,31 +372,76 @@ class Parser:
             self._add(_with_text(pending.step, body))
             return
         self._settle_pending(lt)
+        if self._saved_close(name, lt):
+            return
         if name in self.grammar.dividers:
             return  # <AMELSE>…</AMELSE>: the else branch runs to the end of the If
-        if self._stack and self._stack[-1].start.name == name:
+        closes = self.grammar.closes
+        if self._stack and closes(name, self._stack[-1].start.name):
             self._finish_block(self._stack.pop(), self.position(lt))
             return
-        open_names = [frame.start.name for frame in self._stack]
-        if name not in open_names:
-            inner = (
-                f"; the innermost open step is {_describe(self._stack[-1])}"
-                if self._stack
-                else "; no block is open"
-            )
-            self.fail(f"{closer} closes nothing{inner}", lt)
+        if any(closes(name, frame.start.name) for frame in self._stack):
+            self._close_mismatched(name, lt, closer)
             return
-        inner_frame = self._stack[-1]
-        self.fail(
-            f"{closer} found while {_describe(inner_frame)} is still open: expected "
-            f'</{inner_frame.start.name}> or <{inner_frame.start.name} ACTIVITY="end" /> first',
-            lt,
+        if self._wrap_unclosed(name, lt, closer):
+            return
+        inner = (
+            f"; the innermost open step is {_describe(self._stack[-1])}"
+            if self._stack
+            else "; no block is open"
         )
+        self.fail(f"{closer} closes nothing{inner}", lt)
+
+    def _close_mismatched(self, name: str, lt: int, closer: str) -> None:
+        """An end that belongs to an outer block: report the inner one, close up to it."""
+        self._report_still_open(closer, lt)
         while self._stack:  # recover: close everything up to the block this end belongs to
             frame = self._stack.pop()
             self._finish_block(frame, self.position(lt))
-            if frame.start.name == name:
+            if self.grammar.closes(name, frame.start.name):
                 break
+
+    def _report_still_open(self, closer: str, lt: int) -> None:
+        inner = self._stack[-1]
+        end = self.grammar.end_of(inner.start.name)
+        self.fail(
+            f"{closer} found while {_describe(inner)} is still open: expected "
+            f'</{end}> or <{end} ACTIVITY="end" /> first',
+            lt,
+        )
+
+    def _wrap_unclosed(self, name: str, lt: int, closer: str) -> bool:
+        """``</X>`` after a ``<X …>`` that had children: the steps since it are its body.
+
+        Any element with child elements is a block for structure's sake, whatever it means, so
+        ``<AMAWSDYNAMODB …><ITEM … /></AMAWSDYNAMODB>`` reads as one step (which ``check`` then
+        names) rather than as a step, a child and an end tag that closes nothing.  Only an
+        element still standing in a body that is open (or at the top) can be closed so.
+        """
+        candidates = self._unclosed.get(name)
+        if not candidates:
+            return False
+        levels = {id(self._sink): 0}
+        for number, frame in enumerate(self._stack, start=1):
+            levels[id(frame.orelse if frame.orelse is not None else frame.body)] = number
+        while candidates:  # stale entries (a closed body, a wrapped step) are dropped for good
+            steps, index, start = candidates.pop()
+            level = levels.get(id(steps))
+            if level is not None and index < len(steps) and steps[index] is start:
+                break
+        else:
+            return False
+        if level < len(self._stack):
+            self._report_still_open(closer, lt)
+            while len(self._stack) > level:
+                self._finish_block(self._stack.pop(), self.position(lt))
+        body = tuple(steps[index + 1 :])
+        del steps[index:]
+        end = self.position(lt)
+        steps.append(
+            Block(start.name, start.attributes, start.position, start.text, body=body, end=end)
+        )
+        return True
 
     def _finish_block(self, frame: _Frame, end: Position) -> None:
         start = frame.start
@@ -372,21 +457,194 @@ class Parser:
         )
         self._add(block)
 
-    def _finish(self) -> None:
-        self._settle_pending(len(self.text))
+    def _close_open_blocks(self, before: str, end: int) -> None:
+        """Report every block still open as never closed, and close it at ``end``."""
         while self._stack:
             frame = self._stack[-1]
-            name = frame.start.name
+            closer = self.grammar.end_of(frame.start.name)
             self.fail(
-                f"{_describe(frame)} is never closed: expected </{name}> or "
-                f'<{name} ACTIVITY="end" /> before the end of the file',
+                f"{_describe(frame)} is never closed: expected </{closer}> or "
+                f'<{closer} ACTIVITY="end" /> {before}',
                 self._offset_of(frame.start.position),
                 frame.start.label,
             )
-            self._finish_block(self._stack.pop(), self.position(len(self.text)))
+            self._finish_block(self._stack.pop(), self.position(end))
+
+    def _finish(self) -> None:
+        self._settle_pending(len(self.text))
+        state, saved = self._saved, self.grammar.saved
+        if state is not None and saved is not None:
+            if state.function is not None:
+                name, position = state.function
+                self.fail(
+                    f'<{saved.function} {saved.name_attr}="{name}"> at line {position.line} is '
+                    f"never closed: expected </{saved.function}>",
+                    self._offset_of(position),
+                )
+                self._end_function(len(self.text))
+            if not state.closed:
+                self.fail(
+                    f"<{saved.wrapper}> at line {state.position.line} is never closed: "
+                    f"expected </{saved.wrapper}> at the end of the saved task",
+                    self._offset_of(state.position),
+                )
+        self._close_open_blocks("before the end of the file", len(self.text))
 
     def _offset_of(self, position: Position) -> int:
         return self._line_starts[position.line - 1] + position.column - 1
+
+    # -- the saved-task wrapper ------------------------------------------------------------
+
+    def _saved_step(self, step: Step, self_closing: bool, lt: int, after: int) -> bool:
+        """Handle a start tag of a saved task's wrapper; False for an ordinary step.
+
+        ``<AMTASK>`` is the wrapper only as the file's first tag, without attributes and
+        followed by the head or a function, so ``<AMTASK ACTIVITY="stop" />`` and
+        ``<AMTASK TASKFILE="…" />`` stay steps.  Inside a function, an ``<AMFUNCTION … />``
+        or one with an ACTIVITY is a step too (which ``check`` refuses: no stored page shows
+        how Automate calls a function).
+        """
+        saved, state = self.grammar.saved, self._saved
+        if saved is None:
+            return False
+        name = step.name
+        if state is None:
+            if (
+                name == saved.wrapper
+                and not step.attributes
+                and not self_closing
+                and not self._stack
+                and not self._sink
+                and self._wrapper_follows(after, saved)
+            ):
+                self._saved = _SavedState(step.position)
+                self._sink = []
+                return True
+            return False
+        if state.closed:
+            if not self._stack:
+                self.fail(
+                    f"{step.label} stands after </{saved.wrapper}> (line {state.end_line}): "
+                    "a saved task ends there",
+                    lt,
+                    step.label,
+                )
+            return False
+        if state.in_head and name == saved.function:
+            self.fail(
+                f"<{saved.head}> is never closed: expected </{saved.head}> before the first "
+                f"<{saved.function}>",
+                lt,
+            )
+            state.in_head = False
+        if state.in_head or name == saved.head:
+            for attribute in step.attributes:
+                state.header.setdefault(attribute.name, attribute.value)
+            if name == saved.head:
+                state.in_head = not self_closing
+            return True
+        calls = self_closing or step.get("ACTIVITY") is not None
+        if name == saved.function and not (state.function is not None and calls):
+            self._start_function(step, self_closing, lt)
+            return True
+        if state.function is None and not self._stack:
+            self.fail(
+                f"{step.label} stands outside every <{saved.function}> of the saved task: "
+                "Automate runs only the steps of its functions",
+                lt,
+                step.label,
+            )
+        return False
+
+    def _wrapper_follows(self, offset: int, saved: SavedTask) -> bool:
+        pattern = re.compile(
+            rf"\s*(?:<!--.*?-->\s*)*<(?:{re.escape(saved.head)}|{re.escape(saved.function)})[\s/>]",
+            re.IGNORECASE | re.DOTALL,
+        )
+        return pattern.match(self.text, offset) is not None
+
+    def _start_function(self, step: Step, self_closing: bool, lt: int) -> None:
+        saved, state = self.grammar.saved, self._saved
+        assert saved is not None and state is not None
+        if state.function is not None:
+            previous, position = state.function
+            self.fail(
+                f'<{saved.function} {saved.name_attr}="{previous}"> at line {position.line} is '
+                f"never closed: expected </{saved.function}> before the next function",
+                self._offset_of(position),
+            )
+            self._end_function(lt)
+        name = step.value(saved.name_attr).strip()
+        if not name:
+            self.fail(f"<{saved.function}> has no {saved.name_attr}: every function is named", lt)
+        for function in state.functions:
+            if function.name.upper() == name.upper() and name:
+                self.fail(
+                    f'a second function named "{name}"; the first is at line '
+                    f"{function.position.line}",
+                    lt,
+                )
+        if self_closing:
+            state.functions.append(Function(name, step.position))
+        else:
+            state.function = (name, step.position)
+            self._sink = []
+
+    def _end_function(self, end: int) -> None:
+        saved, state = self.grammar.saved, self._saved
+        assert saved is not None and state is not None and state.function is not None
+        name, position = state.function
+        line = self.position(end).line
+        self._close_open_blocks(f"before </{saved.function}> at line {line}", end)
+        state.functions.append(Function(name, position, tuple(self._sink)))
+        state.function = None
+        self._sink = []
+
+    def _saved_close(self, name: str, lt: int) -> bool:
+        """Handle an end tag of the wrapper, its head or a function; False for any other."""
+        saved, state = self.grammar.saved, self._saved
+        if saved is None or state is None or state.closed:
+            return False
+        if state.in_head:
+            state.in_head = name != saved.head
+            return True
+        if name == saved.function and state.function is not None:
+            self._end_function(lt)
+            return True
+        if name == saved.wrapper:
+            if state.function is not None:
+                function, position = state.function
+                self.fail(
+                    f'<{saved.function} {saved.name_attr}="{function}"> at line '
+                    f"{position.line} is never closed: expected </{saved.function}> before "
+                    f"</{saved.wrapper}>",
+                    self._offset_of(position),
+                )
+                self._end_function(lt)
+            state.closed = True
+            state.end_line = self.position(lt).line
+            return True
+        return False
+
+    def _task(self) -> Task:
+        """The task read: a saved task runs its Main function, a bare file its steps."""
+        saved, state = self.grammar.saved, self._saved
+        if saved is None or state is None:
+            return Task(self.source, tuple(self._top))
+        functions = tuple(state.functions)
+        main = next((f for f in functions if f.name.upper() == saved.main), None)
+        if main is None:
+            found = ", ".join(f.name or "(unnamed)" for f in functions)
+            what = f"its functions are {found}" if functions else f"it has no <{saved.function}>"
+            self.fail(
+                f"the saved task has no Main function ({what}): Automate starts a task at "
+                f'<{saved.function} {saved.name_attr}="Main">, so there is nothing to run',
+                self._offset_of(state.position),
+            )
+        else:
+            functions = tuple(replace(f, runs=True) if f is main else f for f in functions)
+        body = main.body if main is not None else ()
+        return Task(self.source, body, dict(state.header), functions)
 
 
 def _is_xml_char(code: int) -> bool:

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import math
 import mimetypes
+import stat
 from collections.abc import Iterable
 from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate
 from os import PathLike
 from pathlib import Path
-from typing import TypedDict
+from typing import NoReturn, TypedDict
 
+from ..files import FileTooLargeError, printable, read_bounded
 from .addresses import parse_addresses, split_paths
 from .common import DEFAULT_CHARSET, MAX_MESSAGE_BYTES, Addresses, MailError, megabytes
 
@@ -96,31 +98,46 @@ def build_message(
 
 
 def _checked_attachments(paths: list[Path]) -> list[Path]:
-    """Every path exists and is a file, and base64 keeps their sum under the SES limit.
+    """Every path is a regular file, and base64 keeps their sum under the SES limit.
 
-    Checked from the file sizes before anything is read, so a 2 GB file fails at once.
+    Checked from the file sizes before anything is read, so a 2 GB file fails at once; a
+    FIFO or a device (``/dev/zero``) is refused here too, before it could block or fill memory.
     """
     sizes: list[tuple[Path, int]] = []
     for path in paths:
-        if not path.is_file():
-            why = "is a folder, not a file" if path.is_dir() else "does not exist"
+        try:
+            info = path.stat()
+        except OSError:
+            info = None
+        if info is None or not stat.S_ISREG(info.st_mode):
+            if info is None:
+                why = "does not exist"
+            elif stat.S_ISDIR(info.st_mode):
+                why = "is a folder, not a file"
+            else:
+                why = "is not a regular file (a device, FIFO or socket)"
             raise MailError(
                 "AttachmentNotFound",
-                f"The attachment {path} {why}; ATTACHMENTS takes file paths separated by | "
-                "(or ;), relative paths being relative to the task file's folder.",
+                f"The attachment {printable(str(path))} {why}; ATTACHMENTS takes file paths "
+                "separated by | (or ;), relative paths being relative to the task file's folder.",
             )
-        sizes.append((path, path.stat().st_size))
+        sizes.append((path, info.st_size))
     total = sum(size for _, size in sizes)
     if _base64_size(total) > MAX_MESSAGE_BYTES:
-        listing = ", ".join(f"{path.name} ({megabytes(size)})" for path, size in sizes)
-        raise MailError(
-            "MessageTooLarge",
-            f"The attachments {listing} add up to {megabytes(total)}, about "
-            f"{megabytes(_base64_size(total))} once base64-encoded, and SES accepts at most "
-            f"{megabytes(MAX_MESSAGE_BYTES)} per message, attachments included. Share large "
-            "files by link, or spread them over several messages.",
-        )
+        _too_large(sizes)
     return paths
+
+
+def _too_large(sizes: list[tuple[Path, int]]) -> NoReturn:
+    total = sum(size for _, size in sizes)
+    listing = ", ".join(f"{printable(path.name)} ({megabytes(size)})" for path, size in sizes)
+    raise MailError(
+        "MessageTooLarge",
+        f"The attachments {listing} add up to {megabytes(total)}, about "
+        f"{megabytes(_base64_size(total))} once base64-encoded, and SES accepts at most "
+        f"{megabytes(MAX_MESSAGE_BYTES)} per message, attachments included. Share large "
+        "files by link, or spread them over several messages.",
+    )
 
 
 def _base64_size(size: int) -> int:
@@ -130,11 +147,17 @@ def _base64_size(size: int) -> int:
 
 
 def _read_attachment(path: Path) -> bytes:
+    """An attachment's bytes, bounded by SES's message limit (:func:`amlses.files.read_bounded`:
+    regular files only, opened without blocking), so a file swapped or grown after
+    :func:`_checked_attachments` looked at it cannot hang the run or fill memory."""
     try:
-        return path.read_bytes()
+        return read_bounded(path, MAX_MESSAGE_BYTES)
+    except FileTooLargeError as exc:
+        _too_large([(path, exc.size)])
     except OSError as exc:
         raise MailError(
-            "AttachmentNotFound", f"The attachment {path} cannot be read: {exc.strerror or exc}"
+            "AttachmentNotFound",
+            f"The attachment {printable(str(path))} cannot be read: {exc.strerror or exc}",
         ) from None
 
 
