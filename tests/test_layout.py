@@ -29,9 +29,10 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "amlses.secrets",
         "amlses.files",
         "amlses.lazy",
+        "amlses.version",
     ),
     ("amlses.redact", "amlses.vault", "amlses.lang", "amlses.expr", "amlses.aws"),
-    ("amlses.mail", "amlses.smtp", "amlses.ses"),
+    ("amlses.mail", "amlses.smtp", "amlses.ses", "amlses.stats"),
     (
         "amlses.runtime.datasets",
         "amlses.runtime.sessions",
@@ -43,7 +44,19 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "amlses.runtime.runner",
         "amlses.runtime",
     ),
-    ("amlses.api", "amlses.output", "amlses.emulator", "amlses.cli", "amlses.__main__"),
+    (
+        "amlses.api",
+        "amlses.output",
+        "amlses.emulator",
+        "amlses.docs",
+        "amlses.charts",
+        "amlses.commands",
+        "amlses.commands.doc",
+        "amlses.commands.emulator",
+        "amlses.commands.stats",
+        "amlses.cli",
+        "amlses.__main__",
+    ),
 )
 #: the order inside the execution layer, where handlers, check, loader and runner stack up
 EXECUTION_ORDER = LAYERS[3]

@@ -26,6 +26,8 @@ _EXPORTS = {
         ".errors",
     ),
     "RunOptions": ".runtime.context",
+    # not in __all__ (tests/test_api.py pins it), but importable as amlses.__version__
+    "__version__": ".version",
     **dict.fromkeys(
         ("ClientCache", "Connection", "Identity", "SendDataPoint", "SendQuota", "SesSession"),
         ".ses",
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
     )
     from .runtime.context import RunOptions
     from .ses import ClientCache, Connection, Identity, SendDataPoint, SendQuota, SesSession
+    from .version import __version__ as __version__
 
 __all__ = [
     "AmlError",

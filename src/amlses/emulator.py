@@ -1,9 +1,10 @@
-"""A local SES for ``--local`` runs and for tests: moto's server on 127.0.0.1.
+"""A local SES for ``--local`` runs, ``amlses emulator`` and tests: moto's server on loopback.
 
 moto answers the SES query API like AWS does, keeps identities in memory and never sends mail,
-so a task can be tried without an AWS account.  The server binds to 127.0.0.1 only (never
-0.0.0.0: an emulator that accepts any credentials must not be reachable from the network) on a
-port the operating system picks, so parallel runs never collide.
+so a task can be tried without an AWS account.  The server binds to a loopback address only
+(127.0.0.1 by default, never 0.0.0.0: an emulator that accepts any credentials must not be
+reachable from the network) on a port the operating system picks unless one is asked for, so
+parallel runs never collide.
 
 moto is an optional dependency (``amlses[local]``) and is imported only when an emulator starts.
 
@@ -11,17 +12,23 @@ moto keeps its state per *process*, not per server: every moto server in one pro
 moto's in-process mocks) sees the same identities.  Starting an emulator therefore resets that
 state, so a run always begins with an empty account.
 
-The messages moto accepted can be read back with :func:`read_outbox` (``--outbox``).  It asks
-moto's own HTTP API, ``/moto-api/data.json``, rather than importing ``moto.ses.models``: that
-works for any moto server (this process's, a subprocess's, a container's), and it is the only
-source that has the MessageIds a ``SendBulkTemplatedEmail`` call returned.  Addresses and
-domains listed in a fixture are verified at once by moto, so they can send straight away.
+The messages moto accepted can be read back with :func:`read_outbox` (``--outbox``, ``amlses
+emulator outbox``).  It asks moto's own HTTP API, ``/moto-api/data.json``, rather than
+importing ``moto.ses.models``: that works for any moto server (this process's, a subprocess's,
+a container's), and it is the only source that has the MessageIds a ``SendBulkTemplatedEmail``
+call returned.  Addresses and domains listed in a fixture are verified at once by moto, so they
+can send straight away.
 """
 
 from __future__ import annotations
 
+import errno
+import ipaddress
 import json
 import logging
+import os
+import re
+import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from os import PathLike
@@ -29,15 +36,42 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import AmlError, UsageError
+from .files import NotTextError, decode_text, printable, read_bounded
 
 if TYPE_CHECKING:
-    from moto.server import ThreadedMotoServer
+    from email.message import EmailMessage
+    from threading import Thread
 
-__all__ = ["LocalEmulator", "OutboxMessage", "load_fixture", "read_outbox"]
+    from werkzeug.serving import BaseWSGIServer
 
-# moto accepts any credentials; these make botocore sign without looking for real ones.
-_DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-_REGION = "us-east-1"
+    from .redact import Redactor
+
+
+__all__ = [
+    "ACCESS_KEY_ID",
+    "REGION",
+    "SECRET_ACCESS_KEY",
+    "LocalEmulator",
+    "OutboxMessage",
+    "is_loopback",
+    "load_fixture",
+    "read_outbox",
+    "write_outbox",
+]
+
+#: moto accepts any credentials; these make botocore sign without looking for real ones.
+#: They are not secrets (moto's own documentation uses them), so they may be printed.
+ACCESS_KEY_ID = "testing"
+SECRET_ACCESS_KEY = "testing"
+#: the region the emulator's clients use (moto keeps one account per region)
+REGION = "us-east-1"
+_DUMMY_CREDENTIALS = {
+    "aws_access_key_id": ACCESS_KEY_ID,
+    "aws_secret_access_key": SECRET_ACCESS_KEY,
+}
+_REGION = REGION
+#: the largest fixture file read (a list of identities; a bounded read, like every file)
+MAX_FIXTURE_BYTES = 10_000_000
 
 
 class LocalEmulator:
@@ -45,24 +79,69 @@ class LocalEmulator:
 
     ``endpoint_url`` is what a connection's ``SERVICEURL`` (``endpoint_url``) should be.
     :meth:`seed` creates identities from a fixture so that a task has something to list.
+    ``host`` may be another loopback address (``::1``, ``localhost``) and ``port`` a fixed one
+    (``amlses emulator --port``); anything else than loopback is refused, since the emulator
+    accepts any credentials.
     """
 
-    def __init__(self) -> None:
-        self._server: ThreadedMotoServer | None = None
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        if not is_loopback(host):
+            raise UsageError(
+                f"The SES emulator listens on loopback addresses only (127.0.0.1, ::1, "
+                f"localhost), not {printable(host)}: it accepts any credentials, so it must "
+                "not be reachable from the network."
+            )
+        if not 0 <= port <= 65535:
+            raise UsageError(f"The port {port} is not between 0 (any free port) and 65535.")
+        self._host = host
+        self._port = port
+        self._server: BaseWSGIServer | None = None
+        self._thread: Thread | None = None
         self._endpoint_url: str | None = None
 
     def start(self) -> LocalEmulator:
-        """Start the server (once) and return self."""
+        """Start the server (once) and return self.
+
+        The socket is bound here, in the caller's thread, so that a port in use is a
+        :class:`~amlses.errors.UsageError` at once: moto's ``ThreadedMotoServer`` binds in its
+        thread and then waits forever for a server that never came up, and werkzeug's own
+        bind prints to stderr and calls ``sys.exit(1)``.  werkzeug gets the bound socket.
+        """
         if self._server is not None:
             return self
-        server_class = _moto_server_class()
+        from threading import Thread
+
+        app = _moto_app()
+        from werkzeug.serving import make_server  # flask's, so present once moto's app is
+
         quiet_werkzeug()
-        server = server_class(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        host, port = server.get_host_and_port()
-        self._server = server
-        self._endpoint_url = f"http://{host}:{port}"
-        self.reset()
+        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET  # as werkzeug picks
+        try:
+            listening = socket.create_server((self._host, self._port), family=family)
+        except OSError as exc:
+            where = f"{printable(self._host)} port {self._port}"
+            if exc.errno in _ADDRESS_IN_USE:
+                raise UsageError(
+                    f"The SES emulator cannot listen on {where}: the port is in use. "
+                    "Choose another with --port, or leave it out for a free one."
+                ) from None
+            raise UsageError(
+                f"The SES emulator cannot listen on {where}: {exc.strerror or exc}"
+            ) from None
+        with listening:  # werkzeug works on a duplicate of the descriptor
+            server = make_server(self._host, self._port, app, threaded=True, fd=listening.fileno())
+        thread = Thread(target=server.serve_forever, name="amlses-ses-emulator", daemon=True)
+        thread.start()
+        bound, port = server.server_address[:2]
+        self._server, self._thread = server, thread
+        host = bound.decode() if isinstance(bound, bytes) else str(bound)
+        shown = f"[{host}]" if ":" in host else host
+        self._endpoint_url = f"http://{shown}:{port}"
+        try:
+            self.reset()
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def reset(self) -> None:
@@ -123,9 +202,13 @@ class LocalEmulator:
     def stop(self) -> None:
         """Stop the server; safe to call twice."""
         server, self._server = self._server, None
+        thread, self._thread = self._thread, None
         self._endpoint_url = None
         if server is not None:
-            server.stop()
+            server.shutdown()  # returns within werkzeug's poll interval (0.5 s)
+            server.server_close()  # the listening socket, which moto's own server leaves open
+        if thread is not None:
+            thread.join()
 
     def __enter__(self) -> LocalEmulator:
         return self.start()
@@ -144,11 +227,8 @@ def load_fixture(fixture: Mapping[str, Any] | str | PathLike[str]) -> dict[str, 
         data: object = dict(fixture)
         where = ""
     else:
-        where = f" {fixture}"
-        try:
-            data = json.loads(Path(fixture).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise UsageError(f"The fixture{where} cannot be read as JSON: {exc}") from exc
+        where = f" {printable(str(fixture))}"
+        data = _read_fixture(Path(fixture), where)
     if not isinstance(data, dict):
         raise UsageError(f'The fixture{where} must be a JSON object like {{"identities": [...]}}.')
     identities = data.get("identities", [])
@@ -161,13 +241,34 @@ def load_fixture(fixture: Mapping[str, Any] | str | PathLike[str]) -> dict[str, 
     return {"identities": identities}
 
 
+def _read_fixture(path: Path, where: str) -> object:
+    """A fixture file's JSON: bounded and regular files only (``--fixture /dev/zero`` or a FIFO
+    fails at once), UTF-8 with or without a byte-order mark (or UTF-16 with one)."""
+    try:
+        text = decode_text(read_bounded(path, MAX_FIXTURE_BYTES))
+    except OSError as exc:
+        raise UsageError(f"The fixture{where} cannot be read: {exc.strerror or exc}") from None
+    except NotTextError as exc:
+        raise UsageError(f"The fixture{where} cannot be read as JSON: {exc.reason}") from None
+    try:
+        return json.loads(text)
+    except ValueError as exc:  # the message gives line and column, never the file's content
+        raise UsageError(f"The fixture{where} cannot be read as JSON: {exc}") from None
+
+
 @dataclass(frozen=True)
 class OutboxMessage:
     """One message the emulator accepted; a bulk call gives one per destination.
 
     ``kind`` is the SES operation (``SendEmail``, ``SendRawEmail``, ``SendTemplatedEmail``,
-    ``SendBulkTemplatedEmail``).  Templated messages have no rendered subject (moto does not
-    render them); ``template`` and ``template_data`` say what SES would have rendered.
+    ``SendBulkTemplatedEmail``).  Templated messages have no rendered subject or body (moto does
+    not render them); ``template`` and ``template_data`` say what SES would have rendered.
+
+    ``text`` and ``html`` are the bodies and ``attachments`` the attached files' names, so that
+    a test or a person can see what would have been delivered.  For ``SendEmail`` moto keeps a
+    single body, the HTML part when the request had one, else the text part: it lands in
+    ``html`` when it looks like HTML markup (see :func:`_looks_like_html`), else in ``text``,
+    and the text part of a message that had both is lost.
     """
 
     message_id: str
@@ -179,6 +280,9 @@ class OutboxMessage:
     subject: str = ""
     template: str = ""
     template_data: str = ""
+    text: str = ""
+    html: str = ""
+    attachments: tuple[str, ...] = ()
 
     @property
     def recipients(self) -> tuple[str, ...]:
@@ -200,14 +304,51 @@ class OutboxMessage:
             "Subject": self.subject,
             "Template": self.template,
             "TemplateData": self.template_data,
+            "Text": self.text,
+            "Html": self.html,
+            "Attachments": list(self.attachments),
         }
+
+
+def write_outbox(
+    path: str | PathLike[str], messages: Iterable[OutboxMessage], redactor: Redactor
+) -> None:
+    """Write ``messages`` as a JSON list of :meth:`OutboxMessage.to_dict` to ``path``.
+
+    The file is created with mode 0600 (and an existing one is brought down to it), since an
+    outbox holds whole messages: bodies and recipients are nobody else's business on a shared
+    machine.  The text goes through ``redactor`` first, so a run's secrets that reached a
+    message are masked.  Raises :class:`~amlses.errors.UsageError` when the file cannot be
+    written (the path comes from the command line).
+    """
+    text = json.dumps([m.to_dict() for m in messages], indent=2, ensure_ascii=False)
+    data = (redactor(text) + "\n").encode("utf-8")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
+    try:
+        descriptor = os.open(path, flags, 0o600)
+        try:
+            if hasattr(os, "fchmod"):  # not on Windows, where the mode means little anyway
+                os.fchmod(descriptor, 0o600)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(descriptor, view) :]
+        finally:
+            os.close(descriptor)
+    except OSError as exc:
+        where = printable(os.fspath(path))
+        raise UsageError(
+            f"The outbox file {where} cannot be written: {exc.strerror or exc}"
+        ) from None
 
 
 def read_outbox(endpoint_url: str) -> list[OutboxMessage]:
     """The messages a moto server at ``endpoint_url`` accepted since its last reset.
 
-    Grouped by operation (moto keeps no common order across them), in acceptance order
-    within each.  Raises :class:`~amlses.errors.AmlError` when the server cannot be asked.
+    Grouped by operation (SendEmail, SendRawEmail, SendTemplatedEmail, then
+    SendBulkTemplatedEmail), in acceptance order within each: moto's data.json lists each
+    model's instances in creation order but keeps no timestamp or sequence number that would
+    order messages across operations, and MessageIds are random.  Raises
+    :class:`~amlses.errors.AmlError` when the server cannot be asked.
     """
     import urllib.request
 
@@ -219,6 +360,8 @@ def read_outbox(endpoint_url: str) -> list[OutboxMessage]:
         raise AmlError(
             f"The outbox of the SES emulator at {endpoint_url} cannot be read: {exc}"
         ) from exc
+    if not isinstance(data, dict):
+        raise AmlError(f"The SES emulator at {endpoint_url} answered data.json with no object.")
     models: Mapping[str, list[dict[str, Any]]] = data.get("ses", {})
     messages = [_simple_message(raw) for raw in models.get("Message", [])]
     messages += [_raw_message(raw) for raw in models.get("RawMessage", [])]
@@ -241,8 +384,24 @@ def _addresses(destinations: Mapping[str, Any], key: str) -> tuple[str, ...]:
     return tuple(str(a) for a in destinations.get(key) or ())
 
 
+#: a start or end tag, a comment or a doctype: what makes a SendEmail body HTML
+_HTML_MARKUP = re.compile(r"<(?:!doctype\b|!--|/?[a-z][a-z0-9-]*(?:\s[^<>]*)?/?>)", re.I)
+
+
+def _looks_like_html(body: str) -> bool:
+    """Whether moto's single SendEmail body is the HTML part.
+
+    moto keeps ``Message.Body.Html.Data`` when the request had it, else the text part, and
+    does not say which it kept; a tag, comment or doctype is the best evidence there is.  A
+    text body that shows a tag (``use <b> for bold``) is taken for HTML.
+    """
+    return _HTML_MARKUP.search(body) is not None
+
+
 def _simple_message(raw: Mapping[str, Any]) -> OutboxMessage:
     destinations = raw.get("destinations") or {}
+    body = str(raw.get("body") or "")
+    html = _looks_like_html(body)
     return OutboxMessage(
         str(raw.get("id", "")),
         "SendEmail",
@@ -251,25 +410,68 @@ def _simple_message(raw: Mapping[str, Any]) -> OutboxMessage:
         _addresses(destinations, "CcAddresses"),
         _addresses(destinations, "BccAddresses"),
         str(raw.get("subject") or ""),
+        text="" if html else body,
+        html=body if html else "",
     )
 
 
 def _raw_message(raw: Mapping[str, Any]) -> OutboxMessage:
-    """A raw message: To, Cc and Subject from its headers; Bcc = the other destinations."""
+    """A raw message: To, Cc and Subject from its headers; Bcc = the other destinations;
+    the first text/plain and text/html body parts, and every attached file's name."""
     from email.parser import Parser
     from email.policy import default
     from email.utils import getaddresses
 
-    headers = Parser(policy=default).parsestr(str(raw.get("raw_data", "")), headersonly=True)
-    to = tuple(str(v) for v in headers.get_all("To", []))
-    cc = tuple(str(v) for v in headers.get_all("Cc", []))
+    message = Parser(policy=default).parsestr(str(raw.get("raw_data", "")))
+    to = tuple(str(v) for v in message.get_all("To", []))
+    cc = tuple(str(v) for v in message.get_all("Cc", []))
     shown = {a.lower() for _, a in getaddresses([*to, *cc])}
     bcc = _unique(
         a for _, a in getaddresses(raw.get("destinations") or []) if a and a.lower() not in shown
     )
-    sender = str(raw.get("source") or headers.get("From", ""))
-    subject = str(headers.get("Subject", ""))
-    return OutboxMessage(str(raw.get("id", "")), "SendRawEmail", sender, to, cc, bcc, subject)
+    sender = str(raw.get("source") or message.get("From", ""))
+    subject = str(message.get("Subject", ""))
+    return OutboxMessage(
+        str(raw.get("id", "")),
+        "SendRawEmail",
+        sender,
+        to,
+        cc,
+        bcc,
+        subject,
+        text=_body_text(message, "plain"),
+        html=_body_text(message, "html"),
+        attachments=_attachment_names(message),
+    )
+
+
+def _body_text(message: EmailMessage, subtype: str) -> str:
+    """The decoded ``text/<subtype>`` body part of ``message``, or "" when it has none.
+
+    ``get_body`` picks the part a mail reader would show (inside multipart/alternative and
+    multipart/related, never an attachment).  A charset Python does not know is decoded as
+    UTF-8 with replacement characters rather than failing the whole outbox.
+    """
+    part = message.get_body(preferencelist=(subtype,))
+    if part is None or part.get_content_type() != f"text/{subtype}":
+        return ""
+    try:
+        return str(part.get_content())
+    except (LookupError, ValueError):
+        payload = part.get_payload(decode=True)
+        return payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
+
+
+def _attachment_names(message: EmailMessage) -> tuple[str, ...]:
+    """The file names of the parts that are attachments (or carry a file name), in order."""
+    names = []
+    for part in message.walk():
+        if part.is_multipart():
+            continue
+        name = part.get_filename()
+        if name or part.get_content_disposition() == "attachment":
+            names.append(str(name or "(no name)"))
+    return tuple(names)
 
 
 def _unique(items: Iterable[str]) -> tuple[str, ...]:
@@ -309,11 +511,31 @@ def quiet_werkzeug() -> None:
         logger.setLevel(logging.WARNING)
 
 
-def _moto_server_class() -> type[ThreadedMotoServer]:
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names only loopback addresses: an IP literal, or a name such as
+    ``localhost`` whose every address is loopback (a name that resolves elsewhere is not)."""
     try:
-        from moto.server import ThreadedMotoServer
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        pass
+    try:
+        found = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return False
+    addresses = {str(info[4][0]).partition("%")[0] for info in found}
+    return bool(addresses) and all(ipaddress.ip_address(a).is_loopback for a in addresses)
+
+
+#: errno values for "address already in use" (POSIX, and Windows' WSAEADDRINUSE)
+_ADDRESS_IN_USE = frozenset({errno.EADDRINUSE, 10048})
+
+
+def _moto_app() -> Any:
+    """moto's WSGI application (every service, dispatched by host), or a UsageError."""
+    try:
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     except ImportError as exc:
         raise UsageError(
             "The local SES emulator needs moto and flask: pip install 'amlses[local]'"
         ) from exc
-    return ThreadedMotoServer
+    return DomainDispatcherApplication(create_backend_app)

@@ -1,0 +1,1 @@
+"""Commands of the amlses CLI beyond run/check/secrets, one module each."""
