@@ -11,7 +11,8 @@ upstream (moto).  It is usable two ways at once:
 On the way it records every request (action, parameters, headers) and applies rules, checked in
 this order:
 
-1. faults queued with :meth:`SesProxy.fail`, :meth:`SesProxy.stall`, :meth:`SesProxy.drop`
+1. faults queued with :meth:`SesProxy.fail`, :meth:`SesProxy.stall`, :meth:`SesProxy.drop`,
+   :meth:`SesProxy.lose_answer`, :meth:`SesProxy.fail_after_forwarding`
    (each used up after ``times`` matching requests);
 2. responders installed with :meth:`SesProxy.on` / :meth:`SesProxy.respond` (persistent; a
    responder may return None to let the request through);
@@ -125,6 +126,8 @@ class _Fault:
     response: ProxyResponse | None = None  # None with drop=False: stall, then go on
     delay: float = 0.0
     drop: bool = False
+    #: forward the request first, so the upstream acts on it, and only then misbehave
+    after_forwarding: bool = False
 
     def matches(self, request: SesRequest) -> bool:
         return self.times > 0 and (self.action is None or self.action == request.action)
@@ -234,6 +237,20 @@ class SesProxy:
         """Close the connection without answering the next ``times`` requests."""
         self._add_fault(_Fault(times, action, drop=True))
 
+    def lose_answer(self, times: int = 1, *, action: str | None = None) -> None:
+        """Forward the next ``times`` requests — the upstream accepts them — then close the
+        connection without relaying the answer: a send SES took whose answer was lost."""
+        self._add_fault(_Fault(times, action, drop=True, after_forwarding=True))
+
+    def fail_after_forwarding(
+        self, times: int = 1, *, action: str | None = None, status: int = 500
+    ) -> None:
+        """Forward the next ``times`` requests, then answer with a server error instead of
+        the upstream's answer: a 5xx after the service had already acted."""
+        body = ses_error("InternalFailure", "An internal error occurred.", error_type="Receiver")
+        response = ProxyResponse(status, body)
+        self._add_fault(_Fault(times, action, response=response, after_forwarding=True))
+
     def on(self, action: str, responder: Responder) -> None:
         """Let ``responder`` answer every ``action`` request; returning None forwards it.
 
@@ -285,6 +302,8 @@ class SesProxy:
         if fault is not None:
             if fault.delay:
                 time.sleep(fault.delay)
+            if fault.after_forwarding:
+                self._forward(request)
             if fault.drop:
                 return None
             if fault.response is not None:

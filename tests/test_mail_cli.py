@@ -19,7 +19,9 @@ from click.testing import Result
 import clitools
 from amlses import api
 from amlses.emulator import read_outbox
+from amlses.errors import echo_line
 from amlses.runtime import RunOptions
+from amlses.secrets import mask_secret_attributes
 from clitools import write_task
 from proxy import SesProxy, xml_fields
 
@@ -203,18 +205,21 @@ class TestActivities:
         bulk = {m.recipients[0]: json.loads(m.template_data) for m in sent if m.template}
         assert bulk == {"dave@example.com": {"Name": "Dave"}, "erin@x.com": {"Name": "Erin"}}
 
-    def test_bulk_rows_that_fail_are_in_the_dataset_and_the_step_goes_on(
+    def test_bulk_rows_that_fail_are_in_the_dataset_and_the_step_fails(
         self, tmp_path: Path, front: SesProxy
     ) -> None:
+        """A partial send is not a success: exit 1, unless the task says to go on."""
         (tmp_path / "r.csv").write_text("To\nok@example.com\nnot-an-address\n")
-        result = run_task(
-            tmp_path,
-            front,
+        step = (
             f'<AMAWSSES ACTIVITY="send_bulk_email" {CREDENTIALS} FROM="{SENDER}" CSVFILE="r.csv" '
-            'TEXTBODY="x" MAXSENDRATE="10" RESULTDATASET="R" />\n',
+            'TEXTBODY="x" MAXSENDRATE="10" RESULTDATASET="R" {policy}/>\n'
         )
+        result = run_task(tmp_path, front, step.format(policy=""))
+        assert result.exit_code == 1, result.output
+        assert "not every recipient was sent to: 1 of 2 sent at 10/s" in result.stderr
+        assert ", 1 failed -> R" in result.stderr
+        result = run_task(tmp_path, front, step.format(policy='AM_ONERROR="CONTINUE" '))
         assert result.exit_code == 0, result.output
-        assert "1 of 2 sent at 10/s" in result.stdout and ", 1 failed -> R" in result.stdout
         assert "│ 2   │ not-an-address │ InvalidAddress │" in result.stdout
 
 
@@ -295,7 +300,11 @@ class TestErrors:
         expected = head + message.replace("{tmp}", str(tmp_path))
         lines = result.stderr.splitlines()
         assert any(line.startswith(expected) for line in lines), result.stderr
-        assert 'SECRETKEY="****"' in result.stderr  # the step is echoed, masked
+        # the step is echoed under the message, masked (then cut to the echo width)
+        task_line = task.read_text().splitlines()[0]
+        assert lines[-1] == "    " + echo_line(task_line, 1)
+        assert 'SECRETKEY="****"' in mask_secret_attributes(task_line)
+        assert SECRET not in result.output
 
     def test_a_used_up_daily_quota(self, tmp_path: Path, front: SesProxy) -> None:
         front.fail(action="SendEmail", message="Daily message quota exceeded.")

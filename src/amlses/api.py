@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import AmlError, AmlSyntaxError, Problem, StopTask
+from .errors import SIGINT, AmlError, AmlSyntaxError, Interrupted, Problem, Signalled, StopTask
 from .lang.nodes import Task
 from .loader import (
     MAX_TASK_BYTES,
@@ -79,7 +79,7 @@ def check(
 class RunResult:
     """What a run did: its status, the error that ended it, and its final state."""
 
-    status: str  # "success" or "failed" (or the status a stop step set)
+    status: str  # "success", "failed", "interrupted" (or the status a stop step set)
     error: AmlError | None = None
     variables: dict[str, Value] = field(default_factory=dict)
     datasets: dict[str, Dataset] = field(default_factory=dict)
@@ -117,7 +117,9 @@ def run(
     Raises :class:`TaskError` (or :class:`AmlSyntaxError`) when the task is invalid: nothing
     has run then.  Pass a ``cache`` to reuse boto3 clients across runs (benchmarks, services).
     ``amlses:v1:`` tokens are decrypted with ``options.vault`` before the first step; the
-    run's secrets are masked in the returned errors and in log records while it runs.
+    run's secrets are masked in the returned errors and in log records while it runs.  Ctrl-C
+    (or SIGTERM delivered as :class:`~amlses.errors.Signalled`) ends the run with status
+    ``interrupted`` and an :class:`~amlses.errors.Interrupted` error saying where it was.
     """
     options = options or RunOptions()
     redactor = redactor or Redactor()
@@ -146,6 +148,14 @@ def run(
     except AmlError as error:
         result.status = "failed"
         result.error = error
+    except KeyboardInterrupt as interrupt:
+        # Ctrl-C or SIGTERM (Signalled): an outcome of the run, not a crash.  The sessions
+        # are closed below and the result says where the run was, so the CLI can print it,
+        # emit its JSON and exit 130/143.
+        signum = interrupt.signum if isinstance(interrupt, Signalled) else SIGINT
+        where, position = getattr(interrupt, "amlses_where", None) or context.where()
+        result.status = "interrupted"
+        result.error = Interrupted(f"interrupted at {where}", signum=signum, position=position)
     finally:
         context.close()
     result.variables = {v.name: v.value for v in context.variables.values()}

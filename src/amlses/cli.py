@@ -8,17 +8,30 @@ the commands, so ``amlses --help`` and ``amlses check`` start fast.
 
 from __future__ import annotations
 
+import signal
 import sys
-from contextlib import AbstractContextManager, nullcontext
+import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from .errors import EXIT_INVALID, EXIT_OK, EXIT_TASK_FAILED, AmlError, UsageError
+from .errors import (
+    EXIT_INVALID,
+    EXIT_OK,
+    EXIT_TASK_FAILED,
+    SIGINT,
+    AmlError,
+    Interrupted,
+    Signalled,
+    UsageError,
+)
 from .secrets import SECRET_ATTRIBUTES
 
 if TYPE_CHECKING:
     from .emulator import OutboxMessage
+    from .files import PathMap
     from .redact import Redactor
 
 
@@ -66,6 +79,38 @@ def cli() -> None:
     send_bulk_email and the *_template activities) is an amlses extension: Automate's
     SES action cannot send.  See the README, "Sending mail (amlses extensions)".
     """
+
+
+#: ``--map-path``, shared by run and check (see amlses.files.PathMap and the README)
+_MAP_PATH = click.option(
+    "--map-path",
+    "map_paths",
+    multiple=True,
+    metavar="'WIN=LOCAL'",
+    help="Where a Windows drive or share written in tasks is here, e.g. 'C:\\=/srv/c/' or "
+    "'\\\\server\\share=/mnt/share' (repeatable; longest prefix wins; also AMLSES_PATH_MAP).",
+)
+
+
+def _map_path(settings: dict[str, Any]) -> tuple[str, PathMap]:
+    """The TASK argument through the run's PathMap (``AMLSES_PATH_MAP``, then ``--map-path``),
+    and the map, so ``run`` and ``check`` read the same file even when it is given as a
+    Windows path; a bad mapping or an unmapped Windows path is a UsageError."""
+    import os
+
+    from .files import PathMap
+
+    path_map = PathMap.from_sources(settings["map_paths"], os.environ)
+    return path_map.apply(settings["task"]), path_map
+
+
+def _show_encoding(text: str, task: str) -> None:
+    """The one-line note for a task file read as Windows-1252, on stderr (``run`` shows only
+    warnings of the check, so the note is shown here, for both commands)."""
+    from .loader import encoding_notes
+
+    for note in encoding_notes(text, task):
+        click.echo(note.render(), err=True)
 
 
 @cli.command()
@@ -121,17 +166,41 @@ def cli() -> None:
     is_flag=True,
     help="Print botocore's wire traffic on stderr (secrets and signatures masked).",
 )
+@_MAP_PATH
 def run(**settings: Any) -> None:
     """Run TASK: one line per executed step, a table per dataset produced."""
     from .redact import Redactor
 
     redactor = Redactor()
     try:
-        _run(settings, redactor)
+        with termination_as_interrupt():
+            _run(settings, redactor)
     except AmlError as error:
         _fail(error, redactor)
+    except KeyboardInterrupt as interrupt:  # before or after the task ran (api.run reports
+        # an interrupt of the task itself in its result, with where it was)
+        signum = interrupt.signum if isinstance(interrupt, Signalled) else SIGINT
+        _fail(Interrupted("interrupted before the task ran", signum=signum), redactor)
     except Exception as error:  # noqa: BLE001 (never a traceback: one paragraph instead)
         _fail(error, redactor)
+
+
+@contextmanager
+def termination_as_interrupt() -> Iterator[None]:
+    """While the block runs, SIGTERM stops it the way Ctrl-C does (as :class:`Signalled`), so
+    a run stops cleanly, says where it was and exits 143; the old handler comes back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise Signalled(signum)
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _run(settings: dict[str, Any], redactor: Redactor) -> None:
@@ -141,14 +210,16 @@ def _run(settings: dict[str, Any], redactor: Redactor) -> None:
     from .redact import debug_logging
     from .runtime.context import RunOptions
 
-    task: str = settings["task"]
+    task, path_map = _map_path(settings)
     quiet = bool(settings["quiet"] or settings["as_json"])
     if settings["fixture"] and not settings["local"]:
         raise UsageError("--fixture seeds the local emulator: use it with --local")
     if settings["outbox"] and not settings["local"]:
         raise UsageError("--outbox writes what the local emulator accepted: use it with --local")
     text = api.load(task)
+    _show_encoding(text, task)
     options = RunOptions(
+        path_map=path_map,
         endpoint_url=settings["endpoint_url"],
         variables=dict(_parse_vars(settings["variables"])),
         max_iterations=settings["max_iterations"],
@@ -230,14 +301,17 @@ def _report_outbox(
     metavar="NAME=VALUE",
     help="A variable the run will be given (so references to it are known).",
 )
-def check(task: str, variables: tuple[str, ...]) -> None:
+@_MAP_PATH
+def check(task: str, variables: tuple[str, ...], map_paths: tuple[str, ...]) -> None:
     """Check TASK without running it: syntax, elements, activities, attributes, sessions."""
     from . import api
     from .redact import Redactor
 
     redactor = Redactor()
     try:
+        task = _map_path({"task": task, "map_paths": map_paths})[0]
         text = api.load(task)
+        _show_encoding(text, task)
         problems = api.check(text, task, _parse_vars(variables), redactor)
     except AmlError as error:
         _fail(error, redactor)

@@ -9,10 +9,15 @@ The hierarchy::
     └── StepError               a step failed while running                   exit 1
         ├── ExpressionError     a ``%…%`` or condition could not be evaluated
         ├── SessionError        an SES session was misused (unknown, ended, reopened)
-        └── AwsError            AWS answered with an error (code, message, request id)
+        ├── AwsError            AWS answered with an error (code, message, request id)
+        └── UnknownOutcome      a send whose outcome is unknown: SES may have accepted it
+                                (code ``Unknown``); never sent again automatically
+
+    Interrupted                 the run was stopped by Ctrl-C or SIGTERM      exit 130 / 143
 
     BreakLoop, GotoLabel, StopTask   control-flow signals (not errors): raised by steps deep in
                                      the tree, caught by the loop, body or run that owns them
+    Signalled (KeyboardInterrupt)    SIGTERM delivered as an interrupt, with its number
 
 Each error renders as one paragraph: ``file:line: <ELEMENT ACTIVITY="…">: message``, followed by
 the source line when it is known.  Rendering goes through :mod:`amlses.redact`, so a secret that
@@ -222,6 +227,7 @@ class AwsError(StepError):
         *,
         request_id: str | None = None,
         operation: str | None = None,
+        status: int | None = None,
         position: Position | None = None,
         step: str | None = None,
         source_line: str | None = None,
@@ -237,6 +243,57 @@ class AwsError(StepError):
         self.aws_message = message
         self.request_id = request_id
         self.operation = operation
+        #: the HTTP status of AWS's answer (None when no answer came): a 4xx proves a request
+        #: was refused, a 5xx does not (the service may have acted before failing)
+        self.status = status
+
+
+class UnknownOutcome(StepError):
+    """A send whose outcome is unknown: the request left, but no answer says what SES did.
+
+    A read timeout, a connection dropped mid-request, a 5xx answer, a run stopped while the
+    request was in flight: SES may well have accepted the message.  Resending could mail the
+    recipient twice, so amlses never does it automatically — not botocore, not ``AM_RETRY``;
+    the user decides.  ``code`` is ``Unknown`` so ``AM_ERRORS`` and ``If - Last step`` can
+    match it.
+    """
+
+    code = "Unknown"
+
+
+class Signalled(KeyboardInterrupt):
+    """A termination signal (SIGTERM) delivered the way Ctrl-C is, so every layer that already
+    stops cleanly on an interrupt does so for SIGTERM too; ``signum`` says which it was."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+#: the signal number of Ctrl-C (SIGINT on every platform Python runs on)
+SIGINT = 2
+
+
+class Interrupted(AmlError):
+    """The run was stopped by Ctrl-C (SIGINT) or SIGTERM: not a failure of the task.
+
+    The exit code follows the shell's convention, 128 + the signal's number: 130 for Ctrl-C,
+    143 for SIGTERM.  The message says where the run was (``interrupted at task.aml:12 (pass
+    418 of 100000)``) so the user knows how far it got.
+    """
+
+    code = "Interrupted"
+
+    def __init__(
+        self, message: str, *, signum: int = SIGINT, position: Position | None = None
+    ) -> None:
+        super().__init__(message, position=position)
+        self.signum = signum
+        self.exit_code = 128 + signum
+
+    def render(self) -> str:
+        """The message alone: it names the place itself (``interrupted at task.aml:12 …``)."""
+        return self.message
 
 
 class BreakLoop(Exception):  # noqa: N818 (a control-flow signal, not an error)

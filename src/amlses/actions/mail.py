@@ -22,8 +22,8 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import StepError
-from ..files import FileTooLargeError, decode_text, read_bounded
+from ..errors import StepError, UnknownOutcome
+from ..files import NotTextError, decode_text, printable, read_bounded
 from ..lang.nodes import Step
 from ..runtime.datasets import Dataset
 from ..values import to_text
@@ -32,7 +32,7 @@ from .ses import CONNECTED, ELEMENT, session_for
 from .spec import DATASET, NAME, NUMBER, VARIABLE, Args, Attr
 
 if TYPE_CHECKING:
-    from ..mail import BulkRecipient
+    from ..mail import BulkRecipient, Delivery
     from ..runtime.context import Context
 
 SENDER = Attr("FROM", required=True, doc="the verified sender, e.g. Ann Lee <ann@example.com>")
@@ -72,25 +72,32 @@ def _path(context: Context, text: str) -> Path:
 
 
 def _read_bytes(context: Context, text: str, what: str) -> bytes:
+    """The bytes of a file a step names: bounded, regular files only (a FIFO or ``/dev/zero``
+    fails at once), its name shown with control characters escaped."""
     path = _path(context, text)
+    shown = printable(str(path))
     try:
         return read_bounded(path, MAX_FILE_BYTES)
     except FileNotFoundError:
-        raise StepError(f"the {what} {path} does not exist") from None
-    except FileTooLargeError as exc:
-        raise StepError(f"the {what} {path} cannot be read: {exc.strerror}") from None
+        raise StepError(f"the {what} {shown} does not exist") from None
     except OSError as exc:
-        raise StepError(f"the {what} {path} cannot be read: {exc.strerror or exc}") from None
+        raise StepError(f"the {what} {shown} cannot be read: {exc.strerror or exc}") from None
 
 
 def _read_text(context: Context, text: str, what: str) -> str:
-    """A text file as Windows tools save it (UTF-8, UTF-16 with BOM, else Windows-1252)."""
+    """A text file as Windows tools save it (UTF-8, UTF-16 with BOM, else Windows-1252, with a
+    note once per file), or a StepError for a file that is not text; never quoted."""
     data = _read_bytes(context, text, what)
+    shown = printable(str(_path(context, text)))
     try:
-        return decode_text(data)
-    except UnicodeDecodeError as exc:
-        path = _path(context, text)
-        raise StepError(f"the {what} {path} is not valid UTF-16: {exc.reason}") from None
+        decoded = decode_text(data)
+    except NotTextError as exc:
+        raise StepError(f"the {what} {shown} cannot be used: {exc.reason}") from None
+    key = f"encoding:{shown}"
+    if decoded.note is not None and key not in context.warned:
+        context.warned.add(key)
+        context.reporter.message(f"the {what} {shown} is {decoded.note}", "note")
+    return str(decoded)
 
 
 def _body(context: Context, args: Args, name: str) -> str | None:
@@ -258,6 +265,8 @@ def send_bulk_email(context: Context, step: Step, args: Args) -> str:
     from .. import mail
 
     rows = _bulk_rows(context, args)
+    earlier = _earlier_deliveries(context, step)
+    todo = [row for row in rows if _row_key(row) not in earlier]
     template = _text(args, "TEMPLATE") or None
     content: dict[str, Any] = {}
     if template is None:
@@ -267,29 +276,100 @@ def send_bulk_email(context: Context, step: Step, args: Args) -> str:
             "html": _body(context, args, "HTMLBODY"),
             "charset": _text(args, "CHARSET") or mail.DEFAULT_CHARSET,
         }
-    report = mail.send_bulk_email(
-        session_for(context, args),
-        rows,
-        sender=_text(args, "FROM"),
-        template=template,
-        default_template_data=_text(args, "DEFAULTTEMPLATEDATA") or None,
-        reply_to=_text(args, "REPLYTO"),
-        return_path=_text(args, "RETURNPATH") or None,
-        configuration_set=_text(args, "CONFIGURATIONSET") or None,
-        tags=_text(args, "TAGS") or None,
-        max_send_rate=args.number("MAXSENDRATE"),
-        clock=context.options.clock,
-        sleep=context.options.sleep,
-        **content,
+    report = None
+    interrupted: KeyboardInterrupt | None = None
+    try:
+        if todo or not rows:  # an empty list is the send's own error to report
+            report = mail.send_bulk_email(
+                session_for(context, args),
+                todo,
+                sender=_text(args, "FROM"),
+                template=template,
+                default_template_data=_text(args, "DEFAULTTEMPLATEDATA") or None,
+                reply_to=_text(args, "REPLYTO"),
+                return_path=_text(args, "RETURNPATH") or None,
+                configuration_set=_text(args, "CONFIGURATIONSET") or None,
+                tags=_text(args, "TAGS") or None,
+                max_send_rate=args.number("MAXSENDRATE"),
+                clock=context.options.clock,
+                sleep=context.options.sleep,
+                **content,
+            )
+    except mail.BulkInterrupted as stop:
+        report, interrupted = stop.report, stop.cause
+    new = {d.Row: d for d in report.deliveries} if report else {}
+    deliveries = [new.get(row.row) or _already(row, earlier[_row_key(row)]) for row in rows]
+    earlier.update(
+        (_row_key(row), d)
+        for row, d in zip(rows, deliveries, strict=True)
+        if d.Status in _DONE_STATUSES
     )
     name = args.text("RESULTDATASET")
-    context.store_dataset(step, Dataset(name, mail.Delivery._fields, report.deliveries))
-    for warning in report.warnings:
+    context.store_dataset(step, Dataset(name, mail.Delivery._fields, deliveries))
+    for warning in report.warnings if report else ():
         context.reporter.message(warning, "warning")
-    failed = len(report.failed)
-    pace = "unpaced" if report.rate == float("inf") else f"at {report.rate:g}/s"
-    outcome = f"{report.sent} of {len(report.deliveries)} sent {pace} in {report.seconds:.1f} s"
-    return outcome + (f", {failed} failed" if failed else "") + f" -> {name}"
+    sent = sum(1 for d in deliveries if d.Status in ("Success", "AlreadySent"))
+    unknown = sum(1 for d in deliveries if d.Status == "Unknown")
+    failed = len(deliveries) - sent - unknown
+    if interrupted is not None:
+        not_sent = sum(1 for d in deliveries if d.Status == "NotSent")
+        context.reporter.message(
+            f"{step.position}: the bulk send was interrupted: {sent} sent, {unknown} in doubt "
+            f"(Unknown: SES may have accepted them), {not_sent} not sent, "
+            f"{failed - not_sent} failed; every row is in {name}. Running the task again sends "
+            "to every recipient again (amlses keeps no send journal yet): send to the NotSent "
+            "rows only.",
+            "warning",
+        )
+        raise interrupted
+    if report is None:
+        outcome = f"{sent} of {len(deliveries)} sent by earlier attempts of this step"
+    else:
+        pace = "unpaced" if report.rate == float("inf") else f"at {report.rate:g}/s"
+        outcome = f"{sent} of {len(deliveries)} sent {pace} in {report.seconds:.1f} s"
+    if unknown:
+        outcome += f", {unknown} in doubt (Unknown: SES may have accepted them; not resent)"
+    outcome += (f", {failed} failed" if failed else "") + f" -> {name}"
+    # The rows are in the dataset either way; the step fails so that a task (AM_ERRORS,
+    # AM_ONERROR) or its caller (exit code 1) cannot mistake a partial send for a whole.  With
+    # only rows in doubt left it fails as Unknown, which AM_RETRY does not repeat.
+    if failed:
+        raise StepError(f"not every recipient was sent to: {outcome}")
+    if unknown:
+        raise UnknownOutcome(f"not every recipient is known to be sent to: {outcome}")
+    return outcome
+
+
+#: row statuses a retry of the same bulk step must not send again: accepted, or maybe accepted
+_DONE_STATUSES = frozenset({"Success", "AlreadySent", "Unknown"})
+
+
+def _row_key(row: BulkRecipient) -> str:
+    """Recipients are matched by address, in any case and spacing."""
+    return " ".join(row.to.lower().split())
+
+
+def _earlier_deliveries(context: Context, step: Step) -> dict[str, Delivery]:
+    """What earlier attempts of this very step (``AM_RETRY``) already delivered, by address.
+
+    A first attempt starts afresh — a loop may run the same step again with other rows on
+    purpose — while a retry of the step resends only the rows that SES proved it refused.
+    """
+    key = id(step)
+    found = context.deliveries.get(key)
+    if context.attempt == 0 or found is None or found[0] is not step:
+        found = context.deliveries[key] = (step, {})
+    return found[1]
+
+
+def _already(row: BulkRecipient, earlier: Delivery) -> Delivery:
+    """The row of a recipient an earlier attempt of the step sent to (or may have)."""
+    from ..mail import Delivery
+
+    if earlier.Status == "Unknown":
+        return earlier._replace(Row=row.row)
+    note = "sent by an earlier attempt of this step; not sent again"
+    return Delivery(row.row, row.to, "AlreadySent", earlier.MessageId, note)
 
 
 def _bulk_rows(context: Context, args: Args) -> list[BulkRecipient]:
@@ -336,9 +416,11 @@ def _csv_rows(context: Context, file_name: str) -> tuple[tuple[str, ...], list[A
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     columns = tuple(cell.strip() for cell in next(reader, []))
     if not any(columns):
-        raise StepError(f"the CSV file {_path(context, file_name)} has no header line")
+        raise StepError(
+            f"the CSV file {printable(str(_path(context, file_name)))} has no header line"
+        )
     rows = [row + [""] * (len(columns) - len(row)) for row in reader if any(c.strip() for c in row)]
-    return columns, rows, f"CSV file {_path(context, file_name)}"
+    return columns, rows, f"CSV file {printable(str(_path(context, file_name)))}"
 
 
 def _field(columns: tuple[str, ...], wanted: str, where: str, attribute: str) -> str:

@@ -31,6 +31,7 @@ class _ErrorBody(TypedDict, total=False):
 
 class _ResponseMetadata(TypedDict, total=False):
     RequestId: str
+    HTTPStatusCode: int
 
 
 class _ErrorResponse(TypedDict, total=False):
@@ -99,12 +100,13 @@ def _client_error(exc: Exception, operation: str) -> AwsError:
     """AWS answered: keep its code, message and request id (spec 4.14)."""
     response = cast(_ErrorResponse, getattr(exc, "response", None) or {})
     error = response.get("Error", {})
-    request_id = response.get("ResponseMetadata", {}).get("RequestId") or None
+    metadata = response.get("ResponseMetadata", {})
     return AwsError(
         str(error.get("Code") or "Unknown"),
         str(error.get("Message") or ""),
-        request_id=request_id,
+        request_id=metadata.get("RequestId") or None,
         operation=operation,
+        status=metadata.get("HTTPStatusCode"),
     )
 
 

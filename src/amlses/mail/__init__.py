@@ -28,7 +28,7 @@ The parts, each with the rules it implements:
 
 The package imports :mod:`amlses.aws` (never :mod:`amlses.ses`, which imports it).  The names
 below are resolved on first use (PEP 562): ``from amlses.mail import parse_addresses`` loads
-neither the MIME machinery nor :mod:`concurrent.futures`, and ``import amlses.ses`` (which
+neither the MIME machinery nor the bulk sender's threads, and ``import amlses.ses`` (which
 takes its defaults from :mod:`~amlses.mail.common`) stays cheap.
 """
 
@@ -72,7 +72,15 @@ _EXPORTS = {
         ".templates",
     ),
     **dict.fromkeys(
-        ("BulkRecipient", "BulkReport", "Delivery", "TokenBucket", "send_bulk_email"), ".bulk"
+        (
+            "BulkInterrupted",
+            "BulkRecipient",
+            "BulkReport",
+            "Delivery",
+            "TokenBucket",
+            "send_bulk_email",
+        ),
+        ".bulk",
     ),
 }
 
@@ -84,7 +92,14 @@ if TYPE_CHECKING:
         parse_template_data,
         split_paths,
     )
-    from .bulk import BulkRecipient, BulkReport, Delivery, TokenBucket, send_bulk_email
+    from .bulk import (
+        BulkInterrupted,
+        BulkRecipient,
+        BulkReport,
+        Delivery,
+        TokenBucket,
+        send_bulk_email,
+    )
     from .common import (
         DEFAULT_CHARSET,
         MAX_BULK_DESTINATIONS,
@@ -126,6 +141,7 @@ __all__ = [
     "MAX_BULK_DESTINATIONS",
     "MAX_MESSAGE_BYTES",
     "MAX_RECIPIENTS",
+    "BulkInterrupted",
     "BulkRecipient",
     "BulkReport",
     "Delivery",

@@ -9,7 +9,8 @@ one ``SendEmail`` per row.  A failed recipient never stops the others; its row i
 single sends (:mod:`amlses.mail.send`); a "daily quota exceeded" answer stops the run.
 
 Separate from the single sends because of what only a bulk send has: the pacing, the worker
-threads (:mod:`concurrent.futures` is imported only with this module) and the per-row report.
+threads (daemon threads the caller waits for, so an interrupt stops the send at once, see
+:class:`BulkInterrupted`) and the per-row report.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, NamedTuple, TypedDict, cast
 
@@ -50,25 +50,56 @@ from .send import (
     explain,
     is_daily_quota,
     not_accepted,
+    outcome_unknown,
     retry_budget,
+    unknown_outcome,
 )
 from .templates import get_template
 
 if TYPE_CHECKING:
     from ..aws.clients import SesClientSource
 
-__all__ = ["BulkRecipient", "BulkReport", "Delivery", "TokenBucket", "send_bulk_email"]
+__all__ = [
+    "BulkInterrupted",
+    "BulkRecipient",
+    "BulkReport",
+    "Delivery",
+    "TokenBucket",
+    "send_bulk_email",
+]
 
 # Per-destination statuses of SendBulkTemplatedEmail that say SES did not take that destination
 # and that time can cure; the other failure statuses (MessageRejected, …) are final.
 _RETRYABLE_STATUSES: Final = frozenset({"AccountThrottled", "TransientFailure"})
 _DAILY_QUOTA_STATUS: Final = "AccountDailyQuotaExceeded"
+#: the status of a recipient whose message SES may or may not have accepted (never resent)
+UNKNOWN: Final = "Unknown"
 # Worker threads for bulk sends: enough to keep the rate if a call takes 150 ms (SendEmail from
 # a client far from its region), at most 32.  Beyond botocore's pool of 10 connections the extra
 # threads open connections that are not kept (urllib3 discards them quietly): a small cost next
 # to 10 threads capping a 150 ms round trip at 66 messages a second.
 _MAX_WORKERS: Final = 32
 _ASSUMED_LATENCY: Final = 0.15
+#: how long an interrupted send waits for the requests in flight to be answered, in seconds
+INTERRUPT_GRACE: Final = 10.0
+#: how often the waiting thread looks up (joins with a timeout stay interruptible)
+_JOIN_SLICE: Final = 0.1
+
+
+class BulkInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped a bulk send; ``report`` says what happened to every row.
+
+    New sends stopped at once; the requests in flight were waited for (at most
+    :data:`INTERRUPT_GRACE` seconds, or until a second interrupt) and their outcome recorded;
+    a row still in flight then is ``Unknown``, a row never started ``NotSent``.  ``cause`` is
+    the interrupt itself (a :class:`~amlses.errors.Signalled` for SIGTERM), to be re-raised
+    once the report is kept.
+    """
+
+    def __init__(self, report: BulkReport, cause: KeyboardInterrupt) -> None:
+        super().__init__(*cause.args)
+        self.report = report
+        self.cause = cause
 
 
 class _SendQuotaResponse(TypedDict, total=False):
@@ -133,8 +164,10 @@ class BulkRecipient:
 class Delivery(NamedTuple):
     """What happened to one recipient; the field names are the result dataset's columns.
 
-    ``Status`` is ``Success`` or a failure code (an SES error code or status, or a
-    :class:`MailError` code; ``NotSent`` when the run stopped before that row).
+    ``Status`` is ``Success``, ``Unknown`` (the request left but no answer says whether SES
+    accepted it: never resent automatically), or a failure code that proves SES did not take
+    it (an SES error code or status, or a :class:`MailError` code; ``NotSent`` when the run
+    stopped before that row).
     """
 
     Row: int
@@ -163,8 +196,13 @@ class BulkReport:
 
     @property
     def failed(self) -> list[Delivery]:
-        """The recipients SES did not accept."""
+        """The recipients SES did not accept, or may not have (``Unknown``)."""
         return [d for d in self.deliveries if d.Status != "Success"]
+
+    @property
+    def unknown(self) -> int:
+        """How many recipients SES may or may not have accepted (in doubt: never resent)."""
+        return sum(1 for d in self.deliveries if d.Status == UNKNOWN)
 
 
 @dataclass
@@ -257,7 +295,23 @@ def send_bulk_email(
     warnings: list[str] = []
     rate = _rate(session, max_send_rate, sum(len(p.to) for p in pending), warnings)
     runner = _BulkRunner(session, plan, rate, clock=clock, sleep=sleep)
-    runner.run(_batches(pending, plan.template is not None), concurrency, results)
+    interrupt = runner.run(_batches(pending, plan.template is not None), concurrency, results)
+    if interrupt is not None:
+        for item in pending:
+            if item.index not in results:
+                in_flight = item.index in runner.in_flight
+                results[item.index] = Delivery(
+                    item.recipient.row,
+                    item.recipient.to,
+                    UNKNOWN if in_flight else "NotSent",
+                    "",
+                    "interrupted while the request was in flight: SES may have accepted it"
+                    if in_flight
+                    else "not sent: the send was interrupted before this row",
+                )
+        deliveries = [results[i] for i in range(len(rows))]
+        report = BulkReport(deliveries, rate, clock() - started, runner.requests, warnings)
+        raise BulkInterrupted(report, interrupt)
     if runner.stopped:
         warnings.append(
             "The daily sending quota ran out during the send: the rows marked NotSent were "
@@ -345,6 +399,18 @@ def _batches(pending: list[_Pending], bulk: bool) -> list[list[_Pending]]:
     return batches
 
 
+def _join(threads: list[threading.Thread], seconds: float) -> None:
+    """Wait for ``threads`` (at most ``seconds``) in short slices, so that an interrupt reaches
+    the waiting thread at once rather than when a thread happens to end."""
+    deadline = time.monotonic() + seconds
+    for thread in threads:
+        while thread.is_alive():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            thread.join(min(_JOIN_SLICE, left))
+
+
 class _BulkRunner:
     """Worker threads sending batches at the bucket's pace, resending only what SES refused."""
 
@@ -365,7 +431,10 @@ class _BulkRunner:
         self.backoff = Backoff(sleep)
         self.requests = 0
         self._stop = threading.Event()
+        self._interrupted = threading.Event()
         self._lock = threading.Lock()
+        #: indexes of the rows whose request is out now (Unknown if the run stops meanwhile)
+        self.in_flight: set[int] = set()
 
     @property
     def stopped(self) -> bool:
@@ -374,33 +443,57 @@ class _BulkRunner:
 
     def run(
         self, batches: list[list[_Pending]], concurrency: int | None, results: dict[int, Delivery]
-    ) -> None:
-        """Send every batch, recording one delivery per recipient in ``results``."""
+    ) -> KeyboardInterrupt | None:
+        """Send every batch, recording one delivery per recipient in ``results``.
+
+        The workers are daemon threads the calling thread waits for, so Ctrl-C (or SIGTERM as
+        :class:`~amlses.errors.Signalled`) reaches the caller at once: no new send starts
+        after it, the requests in flight are waited for up to :data:`INTERRUPT_GRACE` seconds
+        (a second interrupt stops waiting), and the interrupt is returned for the caller to
+        report — rows without a result are then in flight (``Unknown``) or never started.
+        """
         if not batches:
-            return
+            return None
         queue = iter(batches)
+        failures: list[BaseException] = []
 
         def work() -> None:
-            while True:
-                with self._lock:
-                    batch = next(queue, None)
-                if batch is None:
-                    return
-                for item, outcome in self._deliver(batch):
-                    row = item.recipient
-                    delivery = Delivery(
-                        row.row, row.to, outcome.status, outcome.message_id, outcome.error
-                    )
+            try:
+                while not self._interrupted.is_set():
                     with self._lock:
-                        results[item.index] = delivery
+                        batch = next(queue, None)
+                    if batch is None:
+                        return
+                    for item, outcome in self._deliver(batch):
+                        row = item.recipient
+                        delivery = Delivery(
+                            row.row, row.to, outcome.status, outcome.message_id, outcome.error
+                        )
+                        with self._lock:
+                            results[item.index] = delivery
+                            self.in_flight.discard(item.index)
+            except BaseException as exc:  # noqa: BLE001 (handed to the waiting thread)
+                failures.append(exc)
 
-        workers = min(concurrency or self._workers(batches), len(batches))
-        if workers <= 1:
-            work()
-            return
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="amlses-bulk") as pool:
-            for future in [pool.submit(work) for _ in range(workers)]:
-                future.result()
+        count = min(concurrency or self._workers(batches), len(batches))
+        workers = [
+            threading.Thread(target=work, name=f"amlses-bulk-{n}", daemon=True)
+            for n in range(count)
+        ]
+        for worker in workers:
+            worker.start()
+        try:
+            _join(workers, math.inf)
+        except KeyboardInterrupt as interrupt:
+            self._interrupted.set()
+            try:
+                _join(workers, INTERRUPT_GRACE)
+            except KeyboardInterrupt:
+                pass  # a second interrupt: stop waiting; what is in flight stays Unknown
+            return interrupt
+        if failures:
+            raise failures[0]
+        return None
 
     def _workers(self, batches: list[list[_Pending]]) -> int:
         """Enough threads to keep up with the rate if a call takes ~150 ms; at most 32."""
@@ -415,11 +508,17 @@ class _BulkRunner:
         done: list[tuple[_Pending, _Outcome]] = []
         todo = batch
         while todo:
+            if self._interrupted.is_set():
+                return done  # the rows left are reported as never started
             if self._stop.is_set():
                 reason = "not sent: the daily sending quota ran out earlier in this send"
                 done.extend((item, _Outcome("NotSent", error=reason)) for item in todo)
                 break
             self.bucket.acquire(sum(len(item.to) for item in todo))
+            with self._lock:
+                if self._interrupted.is_set():  # interrupted while waiting for the bucket
+                    return done
+                self.in_flight.update(item.index for item in todo)
             retry: list[_Pending] = []
             for item, outcome in zip(todo, self._attempt(todo), strict=True):
                 if outcome.retry and item.attempts < self.retries:
@@ -470,7 +569,13 @@ class _BulkRunner:
         }
 
     def _failure(self, error: AwsError) -> _Outcome:
-        """The outcome of a request SES answered with an error (or that never reached it)."""
+        """The outcome of a request SES answered with an error (or that never reached it).
+
+        A failure after the request left (no answer, a 5xx) is ``Unknown``: SES may have
+        accepted those messages, so they are never resent (see :func:`outcome_unknown`).
+        """
+        if outcome_unknown(error):
+            return _Outcome(UNKNOWN, error=unknown_outcome(error).message)
         explained = explain(error, self.plan.facts).aws_message
         if is_daily_quota(error.code, error.aws_message):
             self._stop.set()

@@ -13,6 +13,11 @@ configuration, else 2), so the setting means the same here as everywhere else; o
 retried errors is narrower.  A "Daily message quota exceeded" answer is also a throttling
 error, but waiting seconds cannot cure it, so it is never retried.
 
+A failure after the request left — a read timeout, a connection dropped mid-request, a 5xx
+answer — proves nothing either way: SES may have accepted the message.  Such a send ends as
+:class:`~amlses.errors.UnknownOutcome` (code ``Unknown``, :func:`outcome_unknown`), which
+nothing resends automatically: not this module, not botocore, not ``AM_RETRY``.
+
 SES refuses unverified senders; that, and the other SES errors users hit, are explained when
 SES answers (:func:`explain`: the AWS code, message and request id are kept, a sentence saying
 what to do is added).  The retry policy (:func:`retry_budget`, :class:`Backoff`,
@@ -35,7 +40,7 @@ from os import PathLike
 from typing import TYPE_CHECKING, Final, NoReturn, TypedDict, cast
 
 from ..aws.transport import translate_errors
-from ..errors import AmlError, AwsError
+from ..errors import AmlError, AwsError, UnknownOutcome
 from .addresses import (
     address_of,
     check_recipients,
@@ -122,6 +127,44 @@ def not_accepted(error: AmlError) -> bool:
     return False
 
 
+def outcome_unknown(error: AmlError) -> bool:
+    """Whether SES may have accepted a message despite ``error``: the request left, and no
+    answer proves a refusal.
+
+    Proven refusals: an answer with a 4xx status (SES's own refusal: MessageRejected,
+    Throttling, AccessDenied …) and failures before any byte of the request was sent (no
+    connection, a connect timeout, a proxy or TLS handshake failure).  Unknown: a 5xx answer,
+    a read timeout, a connection closed before the answer, an answer that could not be read.
+    """
+    from botocore import exceptions as bx
+    from botocore.parsers import ResponseParserError
+
+    cause = error.__cause__
+    before_sending = (
+        bx.EndpointConnectionError,
+        bx.ConnectTimeoutError,
+        bx.ProxyConnectionError,
+        bx.SSLError,
+    )
+    if isinstance(cause, before_sending):
+        return False
+    if isinstance(error, AwsError) and error.status is not None:
+        return error.status >= 500
+    after_sending = (bx.ReadTimeoutError, bx.ConnectionError, bx.HTTPClientError)
+    return isinstance(cause, (*after_sending, ResponseParserError))
+
+
+def unknown_outcome(error: AmlError) -> UnknownOutcome:
+    """The :class:`UnknownOutcome` a send ends with after ``error`` (kept as its cause)."""
+    reason = error.message.removeprefix("AWS error ")
+    unknown = UnknownOutcome(
+        f"SES may or may not have accepted the message ({reason}). It was not sent again, so "
+        "it reaches each recipient at most once; check before sending it again on purpose."
+    )
+    unknown.__cause__ = error
+    return unknown
+
+
 class Backoff:
     """Backoff for resends: full jitter, exponential, capped; sleeps through the injected call."""
 
@@ -167,9 +210,12 @@ def _send(
         try:
             return str(call(client, operation, params)["MessageId"])
         except AwsError as error:
-            if attempt >= retries or not not_accepted(error):
-                raise_explained(error, facts)
-            backoff.wait(attempt)
+            if attempt < retries and not_accepted(error):
+                backoff.wait(attempt)
+                continue
+            if outcome_unknown(error):
+                raise unknown_outcome(error) from error
+            raise_explained(error, facts)
     raise AssertionError("unreachable")  # pragma: no cover
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import AmlError, ExpressionError, StepError
-from ..files import resolve_task_path
+from ..files import PathMap, UnmappedPathError, resolve_task_path
 from ..redact import Redactor
 from ..values import Value, to_text
 from ..vault import Vault
@@ -27,6 +27,7 @@ from .sessions import Sessions
 if TYPE_CHECKING:
     from ..aws.clients import ClientCache
     from ..lang.nodes import Block, Step, Task
+    from ..source import Position
 
 DEFAULT_MAX_ITERATIONS = 1_000_000
 #: how deep subtasks may nest (A runs B runs C …) before the run is stopped as a recursion
@@ -63,6 +64,28 @@ class NullReporter:
 
     def progress(self, block: Block, done: int, total: int | None) -> None:
         pass
+
+
+class _TrackingReporter:
+    """Forwards to the run's reporter, remembering each running loop's pass: an interrupt can
+    then say "pass 418 of 100000" without the loops knowing about interrupts."""
+
+    def __init__(self, inner: Reporter, passes: dict[int, tuple[Block, int, int | None]]) -> None:
+        self.inner = inner
+        self._passes = passes
+
+    def step(self, step: Step, outcome: str, seconds: float) -> None:
+        self.inner.step(step, outcome, seconds)
+
+    def dataset(self, step: Step, dataset: Dataset) -> None:
+        self.inner.dataset(step, dataset)
+
+    def message(self, text: str, level: str = "info") -> None:
+        self.inner.message(text, level)
+
+    def progress(self, block: Block, done: int, total: int | None) -> None:
+        self._passes[id(block)] = (block, done, total)
+        self.inner.progress(block, done, total)
 
 
 class StepRunner(Protocol):
@@ -118,6 +141,9 @@ class RunOptions:
     profile: str | None = None
     #: decrypts ``amlses:v1:`` tokens; its key is looked up only when a task holds one
     vault: Vault = field(default_factory=Vault)
+    #: where Windows paths written in tasks (``C:\…``, ``\\server\share\…``) are here
+    #: (``amlses run --map-path``); empty: such a path fails its step, naming the option
+    path_map: PathMap = field(default_factory=PathMap)
 
 
 class Context:
@@ -139,7 +165,11 @@ class Context:
             cache = ClientCache()
         self.task = task
         self.options = options or RunOptions()
-        self.reporter: Reporter = reporter or NullReporter()
+        #: the loops running now, innermost last: (loop, pass, total), for "interrupted at"
+        self.passes: dict[int, tuple[Block, int, int | None]] = {}
+        #: the step running now (innermost), and the task file it stands in
+        self.current: tuple[Step, Task] | None = None
+        self.reporter: Reporter = _TrackingReporter(reporter or NullReporter(), self.passes)
         self.redactor = redactor or Redactor()
         self.variables: dict[str, Variable] = {}
         self.datasets: dict[str, Dataset] = {}
@@ -150,6 +180,11 @@ class Context:
         self.failed_steps: list[AmlError] = []
         #: the error of the last step that failed and was continued past (If - Last step)
         self.last_error: AmlError | None = None
+        #: 0 on a step's first attempt, n on its n-th AM_RETRY (a bulk send resends only the
+        #: rows a retry still needs)
+        self.attempt = 0
+        #: per-step memory of what a bulk send already delivered, for its AM_RETRY attempts
+        self.deliveries: dict[int, tuple[Step, dict[str, Any]]] = {}
         self.warned: set[str] = set()
         #: lower-cased names of variables a step uses as a secret (``SECRETKEY="%pw%"``):
         #: every value they take is masked from then on (the loader finds them before the run)
@@ -236,9 +271,17 @@ class Context:
     def resolve_path(self, path: str) -> str:
         """A file path written in the running task, as a path to open here: relative to the
         folder of the task file that is *running* (a subtask's own, not the root task's),
-        backslashes read as folder separators (:func:`amlses.files.resolve_task_path`)."""
+        backslashes read as folder separators, Windows drive and UNC paths mapped with the
+        run's :attr:`RunOptions.path_map` (:func:`amlses.files.resolve_task_path`).
+
+        An unmapped Windows path fails the step (a :class:`StepError`, so ``AM_ONERROR``
+        applies) rather than naming a file ``C:\\Temp\\x.log`` in the current folder.
+        """
         task = self._runner.task if self._runner is not None else self.task
-        return resolve_task_path(path, task.source.name)
+        try:
+            return resolve_task_path(path, task.source.name, self.options.path_map)
+        except UnmappedPathError as exc:
+            raise StepError(exc.message) from None
 
     def store_error(self, step: Step, error: AmlError, task: Task) -> None:
         """Fill the ``AMError`` dataset (one row) for a failed step, secrets masked."""
@@ -257,6 +300,18 @@ class Context:
             "MachineName": platform.node(),
         }
         self.datasets["amerror"] = Dataset("AMError", tuple(fields), [tuple(fields.values())])
+
+    def where(self) -> tuple[str, Position | None]:
+        """Where the run is — ``task.aml:12 (pass 418 of 100000)`` and the step's position —
+        for an interrupt: the step running now and the pass of the innermost loop."""
+        if self.current is None:
+            return self.task.source.name, None
+        step, task = self.current
+        text = f"{task.source.name}:{step.position.line}"
+        if self.passes:
+            _, done, total = next(reversed(self.passes.values()))
+            text += f" (pass {done:,}" + (f" of {total:,})" if total is not None else ")")
+        return text, step.position
 
     def close(self) -> None:
         self.sessions.close_all()

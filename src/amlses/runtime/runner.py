@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .. import actions
-from ..errors import AmlError, BreakLoop, GotoLabel, StepError, UsageError
+from ..errors import AmlError, BreakLoop, GotoLabel, StepError, UnknownOutcome, UsageError
 from ..lang.nodes import Block, Step, Task
 from ..loader import load_subtask
 from .context import MAX_SUBTASK_DEPTH, Context
@@ -123,6 +123,7 @@ class Runner:
         context = self.context
         spec = actions.find(step)
         start = context.options.clock()
+        context.current = (step, self.task)
         try:
             policy = policy_of(step, context)
         except AmlError as error:
@@ -130,8 +131,12 @@ class Runner:
         attempt = 0
         while True:
             try:
+                context.attempt = attempt
                 outcome = self._attempt(spec, step, policy)
                 break
+            except KeyboardInterrupt as interrupt:
+                _remember_where(interrupt, context)
+                raise
             except AmlError as error:
                 if error.handled:
                     raise
@@ -143,7 +148,13 @@ class Runner:
                     )
                     outcome = f"ignored {error.code}"
                     break
-                if attempt < policy.retries:
+                if attempt < policy.retries and isinstance(error, UnknownOutcome):
+                    context.reporter.message(
+                        f"{step.position}: {step.label}: Unknown; not retried: SES may already "
+                        "have accepted the message (AM_RETRY repeats only sends SES refused)",
+                        "warning",
+                    )
+                elif attempt < policy.retries:
                     attempt += 1
                     context.reporter.message(
                         f"{step.position}: {step.label}: {error.code}; retry {attempt} of "
@@ -161,7 +172,16 @@ class Runner:
 
     def _attempt(self, spec: Activity, step: Step, policy: ErrorPolicy) -> Any:
         context = self.context
-        if policy.timeout is None or spec.block:
+        if spec.block:
+            try:
+                return spec.handler(context, step, spec.bind(context, step))
+            except KeyboardInterrupt as interrupt:
+                _remember_where(interrupt, context)
+                raise
+            finally:  # the loop is over (or left): it no longer counts for "interrupted at"
+                context.passes.pop(id(step), None)
+                context.current = (step, self.task)
+        if policy.timeout is None:
             return spec.handler(context, step, spec.bind(context, step))
         return run_with_timeout(
             lambda: spec.handler(context, step, spec.bind(context, step)), policy.timeout
@@ -214,6 +234,13 @@ class Runner:
                 "raise the limit with --max-iterations",
                 position=block.position,
             )
+
+
+def _remember_where(interrupt: KeyboardInterrupt, context: Context) -> None:
+    """Note on an interrupt where the run was, the first time a step or loop sees it — before
+    the loops it leaves on the way up forget their passes (``interrupted at …``)."""
+    if not hasattr(interrupt, "amlses_where"):
+        interrupt.amlses_where = context.where()  # type: ignore[attr-defined]
 
 
 def run_with_timeout(action: Callable[[], Any], seconds: float) -> Any:
