@@ -229,7 +229,7 @@ def _run(settings: dict[str, Any], redactor: Redactor) -> None:
     # only --json needs the step records; a plain run keeps none, whatever its length
     recorder = RecordingReporter(human) if settings["as_json"] else None
     # refuse an invalid task before the emulator starts (its secrets masked in the errors)
-    api.prepare(text, task, options.variables, redactor)
+    prepared, _ = api.prepare(text, task, options.variables, redactor)
     emulator = None
     if settings["local"]:
         from .emulator import LocalEmulator
@@ -255,7 +255,7 @@ def _run(settings: dict[str, Any], redactor: Redactor) -> None:
         if emulator is not None:
             emulator.stop()
     if recorder is not None:
-        click.echo(result_json(result, recorder, redactor))
+        click.echo(result_json(result, recorder, redactor, task=prepared))
     summary = failure_summary(result)
     if summary is not None:
         click.echo(redactor(f"amlses: {summary}"), err=True)
@@ -271,16 +271,12 @@ def _run(settings: dict[str, Any], redactor: Redactor) -> None:
 def _report_outbox(
     messages: list[OutboxMessage], path: str | None, quiet: bool, redactor: Redactor
 ) -> None:
-    """After a --local run: the outbox as JSON in ``path`` (``--outbox``), and a summary."""
-    import json
-    from pathlib import Path
+    """After a --local run: the outbox as JSON in ``path`` (``--outbox``, mode 0600), and a
+    summary."""
+    from .emulator import write_outbox
 
     if path:
-        text = json.dumps([m.to_dict() for m in messages], indent=2, ensure_ascii=False)
-        try:
-            Path(path).write_text(redactor(text) + "\n", encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"--outbox {path}: cannot write the file: {exc.strerror}") from exc
+        write_outbox(path, messages, redactor)
     if quiet or not (messages or path):  # a task that sends nothing gets no outbox line
         return
     click.echo(f"outbox: {len(messages)} message(s) accepted by the local emulator")
@@ -457,6 +453,20 @@ def key_status() -> None:
         click.echo(f"no amlses key (looked in AMLSES_KEY, {key_file_path()}, the OS keyring)")
         sys.exit(EXIT_TASK_FAILED)
     click.echo(f"key from {found.source}")
+
+
+def _add_commands() -> None:
+    """The commands that live in :mod:`amlses.commands`, one module each (each imports only
+    click at first, so ``amlses --help`` stays fast)."""
+    from .commands.doc import doc
+    from .commands.emulator import emulator
+    from .commands.stats import stats
+
+    for command in (doc, emulator, stats):
+        cli.add_command(command)
+
+
+_add_commands()
 
 
 def main() -> None:

@@ -116,10 +116,11 @@ LIST_DELIMITERS = {
 # -- If ------------------------------------------------------------------------------------
 
 
-def _branch(context: Context, step: Step, result: bool) -> str:
+def branch(context: Context, step: Step, result: bool) -> str:
     """Run an If block's body when ``result`` is true, else its AMELSE branch.
 
-    Every If activity ends here, so all of them treat AMELSE and the step line alike.
+    Every If activity ends here (File System conditions too), so all of them treat AMELSE
+    and the step line alike.
     """
     assert isinstance(step, Block)
     outcome = "true" if result else "false"
@@ -147,7 +148,7 @@ def if_condition(context: Context, step: Step, args: Args) -> str:
         attribute.position if attribute else step.position,
         complex=args.flag("USECOMPLEXUI"),
     )
-    return _branch(context, step, result)
+    return branch(context, step, result)
 
 
 def _check_last_step(checker: StaticCheck, step: Step) -> None:
@@ -197,7 +198,7 @@ def if_last_step(context: Context, step: Step, args: Args) -> str:
         if not codes:
             raise StepError(_NEEDS_RESULTCODE)
         result = error is not None and error.code.lower() in codes
-    return _branch(context, step, result)
+    return branch(context, step, result)
 
 
 @activity(
@@ -236,7 +237,7 @@ def if_contains_text(context: Context, step: Step, args: Args) -> str:
     if args.text("INDEXVARIABLE"):
         context.set_variable(args.text("INDEXVARIABLE"), found[0] + 1 if found else 0, create=True)
     result = found is None if action == "not_contain" else found is not None
-    return _branch(context, step, result)
+    return branch(context, step, result)
 
 
 def _find_text(

@@ -19,9 +19,10 @@ import os
 import stat
 from typing import TYPE_CHECKING
 
-from ..lang.nodes import Block, Step
+from ..lang.nodes import Step
 from ..runtime.datasets import Dataset
 from ..values import Value
+from .core import branch
 from .files import DATE_ATTRS, MODE_ATTR, Exclusion, count, dated, expand, guarded, os_error
 from .registry import activity
 from .spec import BOOL, CHOICE, DATASET, NAME, Args, Attr
@@ -54,18 +55,6 @@ _FILTER_ATTRS = (
     Attr("RE", BOOL, default=False, doc="YES: EXCLUDE is a regular expression"),
     *DATE_ATTRS,
 )
-
-
-def branch(context: Context, step: Step, result: bool) -> str:
-    """Run the If body when ``result`` is true, else its AMELSE branch (as ``core._branch``)."""
-    assert isinstance(step, Block)
-    outcome = "true" if result else "false"
-    context.runner.enter(step, outcome)
-    if result:
-        context.runner.run_body(step.body)
-    elif step.orelse is not None:
-        context.runner.run_body(step.orelse)
-    return outcome
 
 
 @activity(
