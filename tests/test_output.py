@@ -103,3 +103,18 @@ class TestRecordingReporter:
         document = json.loads(result.stdout)
         assert (document["step_count"], len(document["steps"])) == (1501, 1000)
         assert document["steps"][-1]["step"] == "AMVARIABLE"
+
+
+class TestTerminalSafety:
+    def test_control_characters_from_a_task_never_reach_the_terminal(self, tmp_path: Path) -> None:
+        """An ESC sequence built in an expression shows as text in messages and step lines."""
+        task = tmp_path / "t.aml"
+        task.write_text(
+            '<AMVARIABLE NAME="x" VALUE="%Chr(27) &amp; &quot;[2J&quot; &amp; Chr(13)%" />\n'
+            "<AMSHOWDIALOG>clear%x%me</AMSHOWDIALOG>\n"
+        )
+        result = invoke("run", str(task))
+        assert result.exit_code == 0, result.output
+        assert "\x1b" not in result.output and "\r" not in result.output
+        assert "clear\\x1b[2J\\x0dme" in result.stdout
+        assert "x = \\x1b[2J\\x0d" in result.stdout

@@ -27,6 +27,7 @@ from .errors import (
     Signalled,
     UsageError,
 )
+from .files import terminal_safe
 from .secrets import SECRET_ATTRIBUTES
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ def _fail(error: BaseException, redactor: Redactor | None = None) -> NoReturn:
             "please report it with the task that caused it."
         )
         code = EXIT_TASK_FAILED
-    click.echo(redact(f"amlses: {text}"), err=True)
+    click.echo(terminal_safe(redact(f"amlses: {text}")), err=True)
     sys.exit(code)
 
 
@@ -313,7 +314,7 @@ def check(task: str, variables: tuple[str, ...], map_paths: tuple[str, ...]) -> 
         _fail(error, redactor)
     counts = {kind: sum(1 for p in problems if p.severity == kind) for kind in SEVERITIES}
     for problem in problems:
-        click.echo(redactor(problem.render()), err=True)
+        click.echo(terminal_safe(redactor(problem.render())), err=True)
     tally = ", ".join(f"{n} {kind}(s)" for kind, n in counts.items() if n and kind != "error")
     if counts["error"]:
         click.echo(

@@ -85,10 +85,29 @@ class DecodedText(str):
         return self
 
 
+#: control characters that could drive a terminal (ESC sequences, carriage returns, C1 codes);
+#: tab and newline are layout and stay
+_TERMINAL_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with every control character but tab and newline written as ``\\xNN``.
+
+    A task's values come from files, datasets and SES; one holding ``ESC [ 2 J`` must show as
+    text, never clear the user's screen or fake a line of output (step lines, messages,
+    tables and error paragraphs all pass through this).
+    """
+    return _TERMINAL_CONTROL.sub(_escaped, text)
+
+
+def _escaped(found: re.Match[str]) -> str:
+    return f"\\x{ord(found.group()):02x}"
+
+
 def printable(text: str) -> str:
     """``text`` with every control character written as ``\\xNN`` (``\\n`` too), for quoting
     file names and file content in a message without letting them drive the terminal."""
-    return _CONTROL.sub(lambda found: f"\\x{ord(found.group()):02x}", text)
+    return _CONTROL.sub(_escaped, text)
 
 
 def read_bounded(path: str | Path, limit: int) -> bytes:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import IO, TYPE_CHECKING
 
 from .actions import describe
+from .files import terminal_safe
 from .lang.nodes import Block
 from .redact import Redactor
 from .values import to_text
@@ -54,13 +55,17 @@ class HumanReporter:
         self._loops: dict[int, tuple[float, float]] = {}
         self.clock = clock
 
+    def show(self, text: str) -> str:
+        """``text`` as it may reach the terminal: secrets masked, control characters escaped."""
+        return terminal_safe(self.redact(text))
+
     def step(self, step: Step, outcome: str, seconds: float) -> None:
         if self.quiet:
             return
         line = f"{step.position.line:>5}  {describe(step):<30} {outcome}"
         if not isinstance(step, Block):
             line = f"{line}  ({seconds * 1000:.0f} ms)"
-        self.out.write(self.redact(line) + "\n")
+        self.out.write(self.show(line) + "\n")
         pending, self._pending = self._pending, []
         for dataset in pending:
             self._table(dataset)
@@ -75,11 +80,11 @@ class HumanReporter:
         from rich.table import Table
 
         title = f"{dataset.name}: {len(dataset)} row{'s' if len(dataset) != 1 else ''}"
-        table = Table(title=self.redact(title), title_justify="left", show_lines=False)
+        table = Table(title=self.show(title), title_justify="left", show_lines=False)
         for column in dataset.columns:
-            table.add_column(self.redact(column))
+            table.add_column(self.show(column))
         for row in dataset.rows[:MAX_TABLE_ROWS]:
-            table.add_row(*(self.redact(to_text(value)) for value in row))
+            table.add_row(*(self.show(to_text(value)) for value in row))
         Console(file=self.out, highlight=False, width=120, soft_wrap=False).print(table)
         self.out.write("\n")
         if len(dataset) > MAX_TABLE_ROWS:
@@ -112,7 +117,7 @@ class HumanReporter:
         rendered check finding, which names its own severity) to stderr as is."""
         prefix = "" if level in ("info", "problem") else f"{level}: "
         stream = self.out if level == "info" else self.err
-        stream.write(self.redact(prefix + text) + "\n")
+        stream.write(self.show(prefix + text) + "\n")
 
 
 class RecordingReporter:
