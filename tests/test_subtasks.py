@@ -196,3 +196,27 @@ class TestRecursion:
         result = run(task, endpoint, "-q")
         assert "went on" in result.stdout
         assert "RecursionError" not in result.output
+
+
+class TestMappedSubtasks:
+    def test_a_subtask_named_by_a_windows_path_is_masked_from_the_first_line(
+        self, tmp_path: Path, endpoint: str
+    ) -> None:
+        """The early look at subtasks for their secrets follows --map-path too."""
+        write_task(
+            tmp_path,
+            f'<AMAWSSES ACTIVITY="list_identities" ACCESSKEY="{KEY_ID}" '
+            f'SECRETKEY="{CHILD_SECRET}" RESULTDATASET="ids" />',
+            "drive/jobs/child.aml",
+        )
+        parent = write_task(
+            tmp_path,
+            f"""<AMSHOWDIALOG>early: {CHILD_SECRET}</AMSHOWDIALOG>
+<AMTASK TASKFILE="C:\\jobs\\child.aml" />
+""",
+            "parent.aml",
+        )
+        result = run(parent, endpoint, "--map-path", f"C:\\={tmp_path / 'drive'}/")
+        assert result.exit_code == 0, result.output
+        assert "early: ****" in result.stdout
+        assert_no_leak(everything(result), [CHILD_SECRET])

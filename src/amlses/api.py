@@ -30,6 +30,7 @@ from .values import Value
 
 if TYPE_CHECKING:
     from .aws.clients import ClientCache
+    from .files import PathMap
 
 __all__ = [
     "MAX_TASK_BYTES",
@@ -67,12 +68,13 @@ def check(
     name: str = "<task>",
     variables: Iterable[str] = (),
     redactor: Redactor | None = None,
+    path_map: PathMap | None = None,
 ) -> list[Problem]:
     """Every problem of a task, syntax and static, errors and warnings; no network.
 
     With a ``redactor``, the task's literal secrets are registered, for masking the problems.
     """
-    return check_text(text, name, variables, redactor)
+    return check_text(text, name, variables, redactor, path_map)
 
 
 @dataclass
@@ -92,14 +94,18 @@ class RunResult:
 
 
 def prepare(
-    text: str, name: str, variables: Iterable[str] = (), redactor: Redactor | None = None
+    text: str,
+    name: str,
+    variables: Iterable[str] = (),
+    redactor: Redactor | None = None,
+    path_map: PathMap | None = None,
 ) -> tuple[Task, list[Problem]]:
     """Parse and check; raise :class:`TaskError` when the task must not run.
 
     With a ``redactor``, the task's secrets are registered first, so that even the errors of
     a task that never runs are masked when rendered through it.
     """
-    loaded = load_task(text, name, variables=variables, redactor=redactor)
+    loaded = load_task(text, name, variables=variables, redactor=redactor, path_map=path_map)
     return loaded.task, loaded.warnings
 
 
@@ -123,7 +129,9 @@ def run(
     """
     options = options or RunOptions()
     redactor = redactor or Redactor()
-    loaded = load_task(text, name, variables=options.variables, redactor=redactor)
+    loaded = load_task(
+        text, name, variables=options.variables, redactor=redactor, path_map=options.path_map
+    )
     context = Context(
         loaded.task,
         options=options,

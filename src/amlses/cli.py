@@ -230,7 +230,7 @@ def _run(settings: dict[str, Any], redactor: Redactor) -> None:
     # only --json needs the step records; a plain run keeps none, whatever its length
     recorder = RecordingReporter(human) if settings["as_json"] else None
     # refuse an invalid task before the emulator starts (its secrets masked in the errors)
-    prepared, _ = api.prepare(text, task, options.variables, redactor)
+    prepared, _ = api.prepare(text, task, options.variables, redactor, path_map)
     emulator = None
     if settings["local"]:
         from .emulator import LocalEmulator
@@ -306,10 +306,10 @@ def check(task: str, variables: tuple[str, ...], map_paths: tuple[str, ...]) -> 
 
     redactor = Redactor()
     try:
-        task = _map_path({"task": task, "map_paths": map_paths})[0]
+        task, path_map = _map_path({"task": task, "map_paths": map_paths})
         text = api.load(task)
         _show_encoding(text, task)
-        problems = api.check(text, task, _parse_vars(variables), redactor)
+        problems = api.check(text, task, _parse_vars(variables), redactor, path_map)
     except AmlError as error:
         _fail(error, redactor)
     counts = {kind: sum(1 for p in problems if p.severity == kind) for kind in SEVERITIES}

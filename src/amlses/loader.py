@@ -27,6 +27,8 @@ from .files import (
     DecodedText,
     FileTooLargeError,
     NotTextError,
+    PathMap,
+    UnmappedPathError,
     decode_text,
     printable,
     read_bounded,
@@ -118,7 +120,11 @@ def parse_task(text: str, name: str) -> tuple[Task, list[Problem]]:
 
 
 def check_text(
-    text: str, name: str, variables: Iterable[str] = (), redactor: Redactor | None = None
+    text: str,
+    name: str,
+    variables: Iterable[str] = (),
+    redactor: Redactor | None = None,
+    path_map: PathMap | None = None,
 ) -> list[Problem]:
     """Every problem of a task text, syntax and static, errors and warnings; no network.
 
@@ -126,12 +132,17 @@ def check_text(
     """
     task, problems = parse_task(text, name)
     if redactor is not None:
-        _register_functions(task, redactor)
+        _register_functions(task, redactor, path_map)
     return _all_problems(task, problems, variables)
 
 
 def load_task(
-    text: str, name: str, *, variables: Iterable[str] = (), redactor: Redactor | None = None
+    text: str,
+    name: str,
+    *,
+    variables: Iterable[str] = (),
+    redactor: Redactor | None = None,
+    path_map: PathMap | None = None,
 ) -> LoadedTask:
     """Parse, register secrets and check; raise :class:`TaskError` when the task must not run.
 
@@ -141,7 +152,7 @@ def load_task(
     task, problems = parse_task(text, name)
     secret_names: frozenset[str] = frozenset()
     if redactor is not None:
-        secret_names = _register_functions(task, redactor)
+        secret_names = _register_functions(task, redactor, path_map)
     syntax = bool(problems)
     problems = _all_problems(task, problems, variables)
     if syntax:
@@ -151,13 +162,13 @@ def load_task(
     return LoadedTask(task, [*encoding_notes(text, name), *problems], secret_names)
 
 
-def _register_functions(task: Task, redactor: Redactor) -> frozenset[str]:
+def _register_functions(task: Task, redactor: Redactor, path_map: PathMap | None) -> frozenset[str]:
     """Register the secrets of the task and of a saved task's other functions: they never run,
     but a problem in one shows its source line, which must be masked too."""
-    secret_names = register_secrets(task, redactor)
+    secret_names = register_secrets(task, redactor, path_map)
     for function in task.functions:
         if not function.runs:
-            register_secrets(Task(task.source, function.body), redactor)
+            register_secrets(Task(task.source, function.body), redactor, path_map)
     return secret_names
 
 
@@ -210,19 +221,28 @@ def load_subtask(path: str, context: Context) -> Task:
     variables the subtask uses as secrets join the run's.
     """
     known = [*context.variables, *context.datasets]
-    loaded = load_task(read_task_file(path), path, variables=known, redactor=context.redactor)
+    loaded = load_task(
+        read_task_file(path),
+        path,
+        variables=known,
+        redactor=context.redactor,
+        path_map=context.options.path_map,
+    )
     context.secret_variables |= loaded.secret_variables
     unlock_secrets(loaded.task, context)
     return loaded.task
 
 
-def register_secrets(task: Task, redactor: Redactor) -> frozenset[str]:
+def register_secrets(
+    task: Task, redactor: Redactor, path_map: PathMap | None = None
+) -> frozenset[str]:
     """Register every secret of ``task`` and of the subtasks it names, before anything runs.
 
     Returns the lower-cased names of the variables used as secrets (their literal values are
-    registered here; the runtime masks the values they take later).
+    registered here; the runtime masks the values they take later).  ``path_map`` finds the
+    subtasks a task names by Windows path.
     """
-    family = _family(task)
+    family = _family(task, path_map)
     secret_names = _secret_variables(family)
     for member in family:
         for step in _steps(member):
@@ -276,7 +296,7 @@ def _register_assignment(step: Step, secret_names: frozenset[str], redactor: Red
         redactor.add(value)
 
 
-def _family(task: Task) -> list[Task]:
+def _family(task: Task, path_map: PathMap | None) -> list[Task]:
     """``task`` and the subtasks it names literally, read and parsed leniently (a subtask that
     cannot be read or parsed is left for its step to report), up to the nesting limit."""
     family = [task]
@@ -286,7 +306,7 @@ def _family(task: Task) -> list[Task]:
         current, depth = frontier.pop()
         if depth >= MAX_SUBTASK_DEPTH:
             continue
-        for path in _named_subtasks(current):
+        for path in _named_subtasks(current, path_map):
             key = os.path.realpath(path)
             if key in seen:
                 continue
@@ -300,8 +320,9 @@ def _family(task: Task) -> list[Task]:
     return family
 
 
-def _named_subtasks(task: Task) -> Iterator[str]:
-    """The literal task files ``task``'s steps run, as paths from the task's folder."""
+def _named_subtasks(task: Task, path_map: PathMap | None) -> Iterator[str]:
+    """The literal task files ``task``'s steps run, as paths from the task's folder (a Windows
+    path the map does not cover is left for its step to report)."""
     if not task.source.name or task.source.name.startswith("<"):
         return
     for step in _steps(task):
@@ -318,4 +339,7 @@ def _named_subtasks(task: Task) -> Iterator[str]:
         written.append(step.value(_RUN_TASK))
         for value in written:
             if value.strip() and "%" not in value:
-                yield resolve_task_path(value, task.source.name)
+                try:
+                    yield resolve_task_path(value, task.source.name, path_map)
+                except UnmappedPathError:
+                    continue
