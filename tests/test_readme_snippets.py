@@ -6,8 +6,7 @@ repository's root, against its own ``amlses emulator --fixture examples/identiti
 environment the command prints in its ``export`` lines and no other AWS setting: what a reader
 who pastes those lines gets.
 
-The snippets live in ``notes/issue12-emulator.md`` until they move into README.md; then
-``SOURCE`` should point at README.md.
+The snippets live in README.md.
 """
 
 from __future__ import annotations
@@ -24,8 +23,8 @@ import pytest
 from test_emulator_command import FIXTURE, exported, start_server
 
 ROOT = Path(__file__).parent.parent
-#: where the snippets are read from (README.md once they have moved there)
-SOURCE = ROOT / "notes" / "issue12-emulator.md"
+#: where the snippets are read from
+SOURCE = ROOT / "README.md"
 _BLOCK = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
 

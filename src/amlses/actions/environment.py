@@ -1,12 +1,13 @@
 """Environment variables: ``<AMENVVARS ACTIVITY="set|append|get|delete|list">`` and the older
 ``<AMSETENVIRONMENT>``, ``<AMAPPENDENVIRONMENT>``, ``<AMREMOVEENVIRONMENT>``.
 
-The markup is the vendor's (``notes/issue10-actions.md`` has each page): Environment Variables
-- Set (AWE, ``set_environment_variable.htm``: NAME, TYPE, VALUE, OVERWRITE) and - Append
-(Automate 11, ``Envir_Vars_Append.htm``: NAME, VALUE, TYPE, RESULTVARIABLE); the AWE 6 forms
-``<AMSETENVIRONMENT … CREATEIFNOTEXIST>``, ``<AMAPPENDENVIRONMENT>`` and
-``<AMREMOVEENVIRONMENT NAME TYPE>``.  Get, Delete and List are named on AutoMate 9's overview
-page; their ``ACTIVITY`` values and attributes are inferred from Set and Append.
+The markup is the vendor's (the README's "Files and environment variables" lists each page):
+Environment Variables - Set (AWE, ``set_environment_variable.htm``: NAME, TYPE, VALUE,
+OVERWRITE) and - Append (Automate 11, ``Envir_Vars_Append.htm``: NAME, VALUE, TYPE,
+RESULTVARIABLE); the AWE 6 forms ``<AMSETENVIRONMENT … CREATEIFNOTEXIST>``,
+``<AMAPPENDENVIRONMENT>`` and ``<AMREMOVEENVIRONMENT NAME TYPE>``. Get, Delete and List are
+named on AutoMate 9's overview page; their ``ACTIVITY`` values and attributes are inferred from
+Set and Append.
 
 TYPE is the scope: ``user`` (Automate's default), ``machine`` (``system`` is accepted for it)
 or ``process``.  User and machine variables live in the Windows registry and outlast the run;

@@ -1,14 +1,14 @@
 """File System steps: ``<AMFILESYSTEM>`` copy, move, rename, delete and folders.
 
 Real tasks around SES keep their address lists, templates and reports in files, so amlses runs
-Automate's File System action on the local disk.  The markup comes from the vendor's pages
-(``notes/issue10-actions.md`` records, attribute by attribute, what was seen and what is
-inferred): File System - Copy (Automate 11, ``File_System_-_Copy.htm``) gives SOURCE, DEST,
+Automate's File System action on the local disk. The markup comes from the vendor's pages (the
+README's "Files and environment variables" says, attribute by attribute, what was seen and what
+is inferred): File System - Copy (Automate 11, ``File_System_-_Copy.htm``) gives SOURCE, DEST,
 OVERWRITE, SUBFOLDERS, KEEPFOLDERSTRUCT, EXCLUDE, RE, ISNEWER, ONLYIFEXIST, RESULTDATASET and
-``MODE="folder"``; move, rename, delete, create_folder and remove_folder have no stored page,
-so their markup follows Copy's conventions.  Reading and writing text are in
-:mod:`.file_text`; the If blocks and ``list_files`` (an amlses extension) in
-:mod:`.file_conditions`.  Both use the helpers here.
+``MODE="folder"``; move, rename, delete, create_folder and remove_folder have no stored page, so
+their markup follows Copy's conventions. Reading and writing text are in :mod:`.file_text`; the
+If blocks and ``list_files`` (an amlses extension) in :mod:`.file_conditions`. Both use the
+helpers here.
 
 Decisions, the same for every activity:
 
