@@ -10,9 +10,13 @@ credentials come from :mod:`amlses.aws.credentials`.
 settings without botocore's retries — so that :mod:`amlses.mail` works on any session without
 importing :mod:`amlses.ses` (which would make the two import each other).
 
-boto3 and botocore are imported when the first client is built, not when this module is
-imported: the static checker and ``amlses --help`` must not pay ~150 ms for botocore's data
-loaders.
+Clients come from botocore's session directly, not through boto3's: ``import boto3`` also
+imports s3transfer and boto3's resource layer (~25–40 ms of CPU before the first request),
+which SES clients never use.  A boto3 session adds nothing else to an SES client but its
+User-Agent prefix (``Boto3/<version> … Botocore/<version>``), which :func:`_new_session`
+keeps, so requests look exactly as before.  botocore is imported when the first client is
+built, not when this module is imported: the static checker and ``amlses --help`` must not pay
+~150 ms for botocore's data loaders.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import os
 import threading
 from collections.abc import Callable
 from datetime import datetime
+from functools import cache
 from typing import TYPE_CHECKING, Final, Protocol, TypedDict
 
 from ..errors import SessionError
@@ -29,7 +34,6 @@ from .credentials import AssumeRole, revealed, role_session, static_credentials,
 from .transport import translate_errors
 
 if TYPE_CHECKING:
-    import boto3.session
     import botocore.config
     import botocore.session
     from botocore.client import BaseClient
@@ -60,7 +64,7 @@ class SesClientSource(Protocol):
 
 
 class ClientCache:
-    """boto3 SES clients, one per distinct :class:`Connection`, safe to share between threads.
+    """botocore SES clients, one per distinct :class:`Connection`, safe to share between threads.
 
     All clients share one botocore data loader, so the service model is loaded once; the
     credentials are passed per client.  The AWS configuration (environment and files) is read
@@ -81,8 +85,7 @@ class ClientCache:
     def __init__(self, *, clock: Callable[[], datetime] | None = None) -> None:
         self._lock = threading.Lock()
         self._clients: dict[Connection, BaseClient] = {}
-        self._sessions: dict[str | None, tuple[boto3.session.Session, botocore.session.Session]]
-        self._sessions = {}
+        self._sessions: dict[str | None, botocore.session.Session] = {}
         self._sts_clients: list[BaseClient] = []  # the clients that fetch role credentials
         self._clock = clock
 
@@ -110,12 +113,12 @@ class ClientCache:
 
     def _build(self, connection: Connection) -> BaseClient:
         connection = revealed(connection)
-        session, core = self._session_pair(connection.profile)
+        core = self._session(connection.profile)
         credentials = static_credentials(connection)
         region = _region_for(connection, core)
         config = client_config(connection, core)
         if connection.role_arn:
-            sts = session.client(
+            sts = core.create_client(
                 "sts",
                 region_name=region,
                 endpoint_url=sts_endpoint(connection),
@@ -128,7 +131,7 @@ class ClientCache:
                 "ses", region_name=region, endpoint_url=connection.endpoint_url, config=config
             )
         # botocore itself resolves AWS_ENDPOINT_URL_SES / AWS_ENDPOINT_URL when we pass None.
-        return session.client(
+        return core.create_client(
             "ses",
             region_name=region,
             endpoint_url=connection.endpoint_url,
@@ -136,37 +139,64 @@ class ClientCache:
             **credentials,
         )
 
-    def _session_pair(
-        self, profile: str | None = None
-    ) -> tuple[boto3.session.Session, botocore.session.Session]:
-        """The boto3 session for ``profile`` (None: the default, which honours AWS_PROFILE)
-        and the botocore session under it (which answers config queries)."""
-        pair = self._sessions.get(profile)
-        if pair is None:
-            import boto3.session
-            import botocore.session
-
+    def _session(self, profile: str | None = None) -> botocore.session.Session:
+        """The botocore session for ``profile`` (None: the default, which honours AWS_PROFILE);
+        it builds the clients and answers config queries."""
+        core = self._sessions.get(profile)
+        if core is None:
             if profile is None:
-                core = botocore.session.get_session()
+                core = _new_session()
             else:
                 core = self._session_for_profile(profile)
-            pair = self._sessions[profile] = (boto3.session.Session(botocore_session=core), core)
-        return pair
+            self._sessions[profile] = core
+        return core
 
     def _session_for_profile(self, profile: str) -> botocore.session.Session:
         """A botocore session for a named profile, sharing the default's service models."""
-        import botocore.session
-
-        default = self._session_pair(None)[1]
+        default = self._session(None)
         if profile not in default.available_profiles:
             known = ", ".join(sorted(default.available_profiles)) or "none"
             raise SessionError(
                 f'The AWS profile "{profile}" does not exist in the AWS config or credentials '
                 f"file (profiles found: {known})."
             )
-        core = botocore.session.Session(profile=profile)
+        core = _new_session(profile)
         core.register_component("data_loader", default.get_component("data_loader"))
         return core
+
+
+def _new_session(profile: str | None = None) -> botocore.session.Session:
+    """A botocore session whose clients send the User-Agent a boto3 session's would.
+
+    boto3's ``Session`` renames the botocore session it wraps: ``Boto3/<boto3 version>`` as
+    the agent, ``Botocore/<botocore version>`` moved into the extra part.  That is all it adds to
+    an SES client, so it is done here without importing boto3.  boto3's version comes from its
+    installed metadata (boto3 stays a dependency); without it the agent is botocore's own.
+    """
+    import botocore.session
+
+    core = botocore.session.Session(profile=profile)
+    boto3_version = _boto3_version()
+    if boto3_version is None:  # botocore alone: its own agent is the honest one
+        return core
+    if core.user_agent_name == "Botocore":
+        botocore_info = f"Botocore/{core.user_agent_version}"
+        extra = core.user_agent_extra
+        core.user_agent_extra = f"{extra} {botocore_info}" if extra else botocore_info
+        core.user_agent_name = "Boto3"
+        core.user_agent_version = boto3_version
+    return core
+
+
+@cache
+def _boto3_version() -> str | None:
+    """The installed boto3's version, from its metadata: importing boto3 is what is avoided."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("boto3")
+    except PackageNotFoundError:
+        return None
 
 
 def _region_for(connection: Connection, session: botocore.session.Session) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Final
 from urllib.parse import quote, urlsplit
 
@@ -50,8 +51,13 @@ def region_from_endpoint(endpoint_url: str) -> str | None:
     return match.group(1) if match else None
 
 
+@cache
 def default_user_agent() -> str:
-    """``amlses/<version>``, what amlses appends to the User-Agent when none is given."""
+    """``amlses/<version>``, what amlses appends to the User-Agent when none is given.
+
+    Cached: reading the installed metadata scans ``sys.path`` (~1–3 ms), and the answer cannot
+    change while the process runs.
+    """
     from importlib.metadata import PackageNotFoundError, version
 
     try:
