@@ -298,8 +298,8 @@ class TestLegacyIfLastStep:
         write_task(tmp_path, '<AMVARIABLE NAME="c" VALUE="1" />\n', "child.aml")
         result = run(tmp_path, self.TASK.format(child=child, test=test), "-q", "--json")
         assert result.exit_code == 0, result.output
-        document = json.loads(result.stdout[result.stdout.index("{") :])
-        assert result.stdout.startswith(f"{expected}\n")
+        document = json.loads(result.stdout)  # the dialog's text is in it, not before it
+        assert [message["text"] for message in document["messages"]] == [expected]
         branch = [(s["line"], s["outcome"]) for s in document["steps"] if s["step"] == "AMIF"]
         assert branch == [(2, "true" if expected == "yes" else "false")]
 

@@ -11,15 +11,21 @@ from the registry, so this module names no element.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from . import actions
-from .actions.spec import BOOL, CHOICE, NUMBER, RAW, Activity, Attr, convert, suggest
-from .errors import Problem
+from .actions.spec import BOOL, CHOICE, NUMBER, RAW, VARIABLE, Activity, Attr, convert, suggest
+from .errors import AmlError, Problem
 from .expr import problems as expression_problems
 from .expr import references
 from .lang.nodes import Attribute, Block, Step, Task
 from .runtime.onerror import POLICY_ATTRIBUTES, UNAVAILABLE, policy_problems
+from .secrets import is_secret_attribute
 from .source import Position
+
+if TYPE_CHECKING:
+    from .files import PathMap
+    from .vault import Vault
 
 #: datasets and variables Automate itself provides to every task
 SYSTEM_NAMES = frozenset({"amerror", "amtrigger", "amtask"})
@@ -28,11 +34,33 @@ SYSTEM_NAMES = frozenset({"amerror", "amtrigger", "amtask"})
 class Checker:
     """Walks a task in document order, collecting :class:`Problem` objects."""
 
-    def __init__(self, task: Task, variables: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        task: Task,
+        variables: Iterable[str] = (),
+        *,
+        given: Iterable[str] = (),
+        path_map: PathMap | None = None,
+        thorough: bool = False,
+    ) -> None:
         self.task = task
         self.problems: list[Problem] = []
         self.sessions: set[str] = set()
         self.names: set[str] = {name.lower() for name in variables} | set(SYSTEM_NAMES)
+        #: the variables the user sets (``--var``): each should name one the task knows
+        self.given = tuple(given)
+        #: where the task's Windows paths are here, for hooks that look for files
+        #: (``None``: no map, so a Windows path is left alone)
+        self.path_map = path_map
+        #: also what only this machine can tell (``amlses check``): whether the files steps
+        #: name exist, whether tokens open with the key here.  A run leaves that to its steps,
+        #: as a file may be made by an earlier step and the task run on another machine.
+        self.thorough = thorough
+        #: the variables the task's steps create, as written, and every name it reads
+        self.declared: dict[str, str] = {}
+        self.read: set[str] = set()
+        self._vault: Vault | None = None
+        self._no_key = False
 
     def problem(
         self, message: str, position: Position, step: Step | None, severity: str = "error"
@@ -51,7 +79,67 @@ class Checker:
         self.note_functions()
         self.visit(self.task.body, loops=0)
         self.check_jumps()
+        self.check_given()
         return self.problems
+
+    def check_given(self) -> None:
+        """A ``--var`` naming a variable the task neither creates nor reads is most likely a
+        misspelling of one it does (it would be set and then never used): say so."""
+        for name in self.given:
+            lowered = name.lower()
+            if lowered in self.declared or lowered in self.read:
+                continue
+            self.problems.append(  # about the task as a whole: no source line to show
+                Problem(
+                    f"--var {name} sets a variable the task neither creates nor reads"
+                    f"{suggest(name, self.declared.values())}",
+                    Position(self.task.source.name, 1, 1),
+                    severity="warning",
+                )
+            )
+
+    def check_tokens(self, step: Step) -> None:
+        """A literal ``amlses:v1:`` token in a secret attribute must open with the key at
+        hand, or the run fails before its first step: check finds it first.  Without any key
+        that cannot be told, which is a warning (CI machines often hold no key)."""
+        if not self.thorough:
+            return  # a run opens every token before its first step anyway (reveal_task)
+        for attribute in step.attributes:
+            value = attribute.value
+            if not (is_secret_attribute(attribute.name) and value.startswith("amlses:")):
+                continue
+            vault = self.vault()
+            if vault is None:
+                self.problem(
+                    f"{attribute.written_name or attribute.name} holds an amlses token, and "
+                    "there is no key to check the token with",
+                    attribute.where,
+                    step,
+                    severity="warning",
+                )
+                continue
+            try:
+                vault.reveal(value, attribute.written_name or attribute.name)
+            except AmlError as error:
+                self.problem(error.message, attribute.where, step)
+
+    def vault(self) -> Vault | None:
+        """The key's vault, looked up once per check (``vault`` imports ``cryptography`` only
+        to decrypt, so a task without tokens never pays for it); None without any key."""
+        if self._vault is None and not self._no_key:
+            from .vault import Vault, find_key
+
+            try:
+                key = find_key()
+            except AmlError:  # a broken key: reveal() reports why at each token
+                key = None
+                self._vault = Vault()
+            else:
+                if key is None:
+                    self._no_key = True
+                else:
+                    self._vault = Vault(key)
+        return self._vault
 
     def note_functions(self) -> None:
         """A saved task with several functions runs only Main: say so where the others are."""
@@ -163,6 +251,7 @@ class Checker:
         )
 
     def visit_step(self, step: Step, loops: int) -> Activity | None:
+        self.check_tokens(step)
         try:
             spec = actions.find(step)
         except actions.UnknownStep as exc:
@@ -226,6 +315,7 @@ class Checker:
         for message, offset in expression_problems(value, kind=kind, complex=complex_mode):
             self.problem(message, attribute.position.shifted(value, offset), step)
         for name, offset in references(value, kind=kind, complex=complex_mode):
+            self.read.add(name.lower().partition(".")[0])
             if not self.is_known(name):
                 self.problem(
                     f'"{name}" is read here but no earlier step creates it: a variable in the '
@@ -252,11 +342,26 @@ class Checker:
                 attribute = step.get(name)
                 if attribute is not None and attribute.value:
                     self.names.add(attribute.value.lower())
+                    if attr.output == VARIABLE:
+                        self.declared.setdefault(attribute.value.lower(), attribute.value)
 
 
-def check_task(task: Task, variables: Iterable[str] = ()) -> list[Problem]:
-    """Every static problem of ``task`` (errors and warnings), in document order."""
-    problems = Checker(task, variables).check()
+def check_task(
+    task: Task,
+    variables: Iterable[str] = (),
+    *,
+    given: Iterable[str] = (),
+    path_map: PathMap | None = None,
+    thorough: bool = False,
+) -> list[Problem]:
+    """Every static problem of ``task`` (errors and warnings), in document order.
+
+    ``variables`` are names the run knows; ``given`` those of them the user sets (``--var``),
+    each warned about when the task neither creates nor reads it; ``path_map`` is the run's,
+    for the hooks that look for the files a step names; ``thorough`` adds what only this
+    machine can tell (:attr:`Checker.thorough`), as ``amlses check`` wants.
+    """
+    problems = Checker(task, variables, given=given, path_map=path_map, thorough=thorough).check()
     return sorted(
         problems, key=lambda p: (p.position.line, p.position.column) if p.position else (0, 0)
     )

@@ -27,11 +27,12 @@ from .errors import (
     Signalled,
     UsageError,
 )
-from .files import terminal_safe
+from .files import printable, terminal_safe
 from .secrets import SECRET_ATTRIBUTES
 
 if TYPE_CHECKING:
     from .emulator import OutboxMessage
+    from .errors import Problem
     from .files import PathMap
     from .redact import Redactor
 
@@ -39,7 +40,20 @@ if TYPE_CHECKING:
 SEVERITIES = ("error", "warning", "note")
 
 
-def _fail(error: BaseException, redactor: Redactor | None = None) -> NoReturn:
+def _fail(
+    error: BaseException,
+    redactor: Redactor | None = None,
+    *,
+    as_json: bool = False,
+    task: str | None = None,
+) -> NoReturn:
+    """Report ``error`` as one redacted paragraph on stderr and exit with its code.
+
+    With ``as_json`` (``run --json``) stdout gets the document of a run that produced no
+    result (:func:`amlses.output.failure_json`: ``invalid``, ``interrupted`` or ``error``),
+    because a caller parsing stdout must always find exactly one document there; ``task``
+    is the file named in the problem of an invalid command line.
+    """
     from .redact import Redactor
 
     redact = redactor or Redactor()
@@ -51,6 +65,10 @@ def _fail(error: BaseException, redactor: Redactor | None = None) -> NoReturn:
             "please report it with the task that caused it."
         )
         code = EXIT_TASK_FAILED
+    if as_json:
+        from .output import failure_json
+
+        click.echo(failure_json(error, redact, task=task, text=text))
     click.echo(terminal_safe(redact(f"amlses: {text}")), err=True)
     sys.exit(code)
 
@@ -114,7 +132,25 @@ def _show_encoding(text: str, task: str) -> None:
         click.echo(note.render(), err=True)
 
 
-@cli.command()
+class _RunCommand(click.Command):
+    """``run``, whose command-line mistakes that click itself finds (a bad option value, a
+    folder as TASK) still give ``--json`` its one document on stdout."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        as_json = "--json" in args
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as error:
+            if as_json:
+                from .output import failure_json
+                from .redact import Redactor
+
+                usage = UsageError(error.format_message())
+                click.echo(failure_json(usage, Redactor()))
+            raise
+
+
+@cli.command(cls=_RunCommand)
 @click.argument("task", type=click.Path(dir_okay=False))
 @click.option("--endpoint-url", metavar="URL", help="SES endpoint for steps without SERVICEURL.")
 @click.option(
@@ -154,8 +190,9 @@ def _show_encoding(text: str, task: str) -> None:
     "--json",
     "as_json",
     is_flag=True,
-    help="Print the result as JSON (status, failed "
-    "steps, final variables and datasets; secrets masked) instead of step lines.",
+    help="Print one JSON document on stdout instead of step lines: status, steps, messages, "
+    "final variables and datasets (the outbox with --local), or the problems of a task that "
+    "cannot run; secrets masked.",
 )
 @click.option(
     "--profile",
@@ -173,17 +210,19 @@ def run(**settings: Any) -> None:
     from .redact import Redactor
 
     redactor = Redactor()
+    as_json, task = bool(settings["as_json"]), str(settings["task"])
     try:
         with termination_as_interrupt():
             _run(settings, redactor)
     except AmlError as error:
-        _fail(error, redactor)
+        _fail(error, redactor, as_json=as_json, task=task)
     except KeyboardInterrupt as interrupt:  # before or after the task ran (api.run reports
         # an interrupt of the task itself in its result, with where it was)
         signum = interrupt.signum if isinstance(interrupt, Signalled) else SIGINT
-        _fail(Interrupted("interrupted before the task ran", signum=signum), redactor)
+        stopped = Interrupted("interrupted before the task ran", signum=signum)
+        _fail(stopped, redactor, as_json=as_json, task=task)
     except Exception as error:  # noqa: BLE001 (never a traceback: one paragraph instead)
-        _fail(error, redactor)
+        _fail(error, redactor, as_json=as_json, task=task)
 
 
 @contextmanager
@@ -211,6 +250,7 @@ def _run(settings: dict[str, Any], redactor: Redactor) -> None:
     from .redact import debug_logging
     from .runtime.context import RunOptions
 
+    _check_endpoint_url(settings["endpoint_url"])
     task, path_map = _map_path(settings)
     quiet = bool(settings["quiet"] or settings["as_json"])
     if settings["fixture"] and not settings["local"]:
@@ -233,30 +273,35 @@ def _run(settings: dict[str, Any], redactor: Redactor) -> None:
     prepared, _ = api.prepare(text, task, options.variables, redactor, path_map)
     emulator = None
     if settings["local"]:
-        from .emulator import LocalEmulator
+        from .emulator import LocalEmulator, load_fixture
 
+        # a bad fixture is refused before the emulator starts, so nothing is left running
+        fixture = load_fixture(settings["fixture"]) if settings["fixture"] else None
         emulator = LocalEmulator()
         emulator.start()
-        if settings["fixture"]:
-            emulator.seed(settings["fixture"])
+        if fixture is not None:
+            emulator.seed(fixture)
         options.force_endpoint_url = emulator.endpoint_url
         if not quiet:
             click.echo(f"local SES emulator at {emulator.endpoint_url}", err=True)
     debug: AbstractContextManager[object] = (
         debug_logging(sys.stderr, redactor) if settings["debug"] else nullcontext()
     )
+    outbox: list[OutboxMessage] | None = None
     try:
         with debug:
             result = api.run(
                 text, task, options=options, reporter=recorder or human, redactor=redactor
             )
         if emulator is not None:
-            _report_outbox(emulator.outbox(), settings["outbox"], quiet, redactor)
+            outbox = emulator.outbox()
+            _report_outbox(outbox, settings["outbox"], quiet, redactor)
     finally:
         if emulator is not None:
             emulator.stop()
     if recorder is not None:
-        click.echo(result_json(result, recorder, redactor, task=prepared))
+        sent = None if outbox is None else [message.to_dict() for message in outbox]
+        click.echo(result_json(result, recorder, redactor, task=prepared, outbox=sent))
     summary = failure_summary(result)
     if summary is not None:
         click.echo(redactor(f"amlses: {summary}"), err=True)
@@ -269,11 +314,37 @@ def _run(settings: dict[str, Any], redactor: Redactor) -> None:
     sys.exit(EXIT_OK)
 
 
+def _check_endpoint_url(url: str | None) -> None:
+    """Refuse an ``--endpoint-url`` that is not an http(s) URL with a host, before anything
+    runs: otherwise the task would start and its first SES step fail on line 1 with an error
+    about a setting that is not in the task at all.  ``""`` means not given, as it does for
+    ``SERVICEURL``."""
+    if not url:
+        return
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        valid = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+        valid = valid and parts.port != 0 and not any(char.isspace() for char in url)
+    except ValueError:  # a port that is not a number, a bracketed host that is not IPv6
+        valid = False
+    if valid:
+        return
+    head, at, host = url.rpartition("@")  # never echo user:password@ of a URL
+    shown = (head.partition("://")[0] + "://…@" if "://" in head else "…@") + host if at else url
+    raise UsageError(
+        "--endpoint-url takes the URL of an SES endpoint: the scheme http or https, then a "
+        "host and, if needed, a port, such as https://email.eu-west-1.amazonaws.com or "
+        f'http://127.0.0.1:4566 (a local emulator); "{printable(shown)}" is not one'
+    )
+
+
 def _report_outbox(
     messages: list[OutboxMessage], path: str | None, quiet: bool, redactor: Redactor
 ) -> None:
     """After a --local run: the outbox as JSON in ``path`` (``--outbox``, mode 0600), and a
-    summary."""
+    summary on stdout unless ``quiet`` (under ``--json`` the document carries the outbox)."""
     from .emulator import write_outbox
 
     if path:
@@ -289,8 +360,12 @@ def _report_outbox(
         click.echo(redactor(line))
 
 
+#: the name of task text read from standard input (``amlses check -``)
+STDIN_NAME = "<stdin>"
+
+
 @cli.command()
-@click.argument("task", type=click.Path(dir_okay=False))
+@click.argument("tasks", metavar="TASK...", nargs=-1, required=True)
 @click.option(
     "--var",
     "variables",
@@ -298,30 +373,174 @@ def _report_outbox(
     metavar="NAME=VALUE",
     help="A variable the run will be given (so references to it are known).",
 )
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON document: status, and every file's problems.",
+)
 @_MAP_PATH
-def check(task: str, variables: tuple[str, ...], map_paths: tuple[str, ...]) -> None:
-    """Check TASK without running it: syntax, elements, activities, attributes, sessions."""
-    from . import api
+def check(
+    tasks: tuple[str, ...], variables: tuple[str, ...], map_paths: tuple[str, ...], as_json: bool
+) -> None:
+    """Check each TASK without running it: syntax, elements, activities, attributes, sessions,
+    files and tokens.  TASK may be - (the task text on standard input).  Exit 2 when any task
+    has an error (or cannot be read), so `amlses check tasks/*.aml` gates CI."""
+    import os
+
+    from .files import PathMap
     from .redact import Redactor
 
     redactor = Redactor()
     try:
-        task, path_map = _map_path({"task": task, "map_paths": map_paths})
-        text = api.load(task)
-        _show_encoding(text, task)
-        problems = api.check(text, task, _parse_vars(variables), redactor, path_map)
+        given = _parse_vars(variables)
+        path_map = PathMap.from_sources(map_paths, os.environ)
     except AmlError as error:
+        if as_json:  # stdout still holds one document; the paragraph on stderr says why
+            click.echo('{"status": "invalid", "files": []}')
         _fail(error, redactor)
-    counts = {kind: sum(1 for p in problems if p.severity == kind) for kind in SEVERITIES}
-    for problem in problems:
-        click.echo(terminal_safe(redactor(problem.render())), err=True)
-    tally = ", ".join(f"{n} {kind}(s)" for kind, n in counts.items() if n and kind != "error")
-    if counts["error"]:
-        click.echo(
-            f"{task}: {counts['error']} error(s)" + (f", {tally}" if tally else ""), err=True
+    reports = [_check_one(task, given, path_map, redactor) for task in tasks]
+    if as_json:
+        _check_json(reports, redactor)
+    else:
+        for report in reports:
+            _show_check(report, redactor, several=len(reports) > 1)
+        if len(reports) > 1:
+            _check_summary(reports)
+    sys.exit(EXIT_INVALID if any(r.errors for r in reports) else EXIT_OK)
+
+
+class _CheckReport:
+    """What ``check`` found in one TASK argument: its problems (the parser's among them), or
+    the error that kept it from being read."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.problems: list[Problem] = []
+        self.syntax: list[Problem] = []
+        self.notes: list[Problem] = []  # the encoding note, shown before the problems
+        self.error: AmlError | None = None
+
+    def count(self, severity: str) -> int:
+        found = sum(1 for p in (*self.notes, *self.problems) if p.severity == severity)
+        return found + (1 if self.error is not None and severity == "error" else 0)
+
+    @property
+    def errors(self) -> int:
+        return self.count("error")
+
+
+def _check_one(
+    task: str, given: dict[str, str], path_map: PathMap, redactor: Redactor
+) -> _CheckReport:
+    """Read and check one TASK argument; a file that cannot be read is this file's error,
+    not the command's, so the other files are still checked."""
+    from .loader import (
+        MAX_TASK_BYTES,
+        check_text_with_syntax,
+        encoding_notes,
+        task_text_from_bytes,
+    )
+
+    report = _CheckReport(task)
+    try:
+        text: str
+        if task == "-":
+            report.name = STDIN_NAME
+            stdin = click.get_binary_stream("stdin")
+            text = task_text_from_bytes(stdin.read(MAX_TASK_BYTES + 1), STDIN_NAME)
+        else:
+            from . import api
+
+            report.name = path_map.apply(task)
+            text = api.load(report.name)
+        report.notes = encoding_notes(text, report.name)
+        report.problems, report.syntax = check_text_with_syntax(
+            text, report.name, given, redactor, path_map
         )
-        sys.exit(EXIT_INVALID)
-    click.echo(f"{task}: ok" + (f" ({tally})" if tally else ""))
+    except AmlError as error:
+        report.error = error
+    return report
+
+
+def _plural(count: int, word: str) -> str:
+    """``1 error``, ``4 errors``: the summary line reads as a sentence."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _show_check(report: _CheckReport, redactor: Redactor, *, several: bool) -> None:
+    """One file's problems and its status line, as ``check`` of one file prints them."""
+    if report.error is not None:
+        text = f"amlses: {report.error.render()}"
+        click.echo(terminal_safe(redactor(text)), err=True)
+        if not several:
+            sys.exit(report.error.exit_code)
+        return
+    for note in report.notes:
+        click.echo(note.render(), err=True)
+    for problem in report.problems:
+        click.echo(terminal_safe(redactor(problem.render())), err=True)
+    counts = {kind: report.count(kind) for kind in SEVERITIES}
+    counts["note"] -= len(report.notes)  # the encoding note is not counted, as before
+    tally = ", ".join(f"{n} {kind}(s)" for kind, n in counts.items() if n and kind != "error")
+    name = terminal_safe(report.name)
+    if counts["error"]:
+        errors = f"{name}: {counts['error']} error(s)" + (f", {tally}" if tally else "")
+        click.echo(errors, err=True)
+    else:
+        click.echo(f"{name}: ok" + (f" ({tally})" if tally else ""))
+
+
+def _check_summary(reports: list[_CheckReport]) -> None:
+    """The one line after several files: how many passed, and what the others hold."""
+    bad = sum(1 for r in reports if r.errors)
+    parts = [
+        _plural(sum(r.count(kind) for r in reports), kind)
+        for kind in ("error", "warning")
+        if any(r.count(kind) for r in reports)
+    ]
+    line = f"{len(reports)} files: {len(reports) - bad} ok"
+    if bad:
+        line += f", {bad} with errors"
+    if parts:
+        line += f" ({', '.join(parts)})"
+    click.echo(line, err=bool(bad))
+
+
+def _check_json(reports: list[_CheckReport], redactor: Redactor) -> None:
+    """``check --json``: one document, problems in the shape ``run --json`` uses too."""
+    import json
+
+    files = []
+    for report in reports:
+        problems: list[dict[str, object]] = []
+        if report.error is not None:
+            problems.append(_problem_json(report, None, report.error.code, redactor))
+            problems[-1]["message"] = redactor(report.error.message)
+        syntax = {id(p) for p in report.syntax}
+        for problem in (*report.notes, *report.problems):
+            code = "SyntaxError" if id(problem) in syntax else "TaskError"
+            problems.append(_problem_json(report, problem, code, redactor))
+        files.append({"file": report.name, "problems": problems})
+    status = "invalid" if any(r.errors for r in reports) else "ok"
+    click.echo(json.dumps({"status": status, "files": files}, indent=2, ensure_ascii=False))
+
+
+def _problem_json(
+    report: _CheckReport, problem: Problem | None, code: str, redactor: Redactor
+) -> dict[str, object]:
+    """One problem in the shape ``run --json`` uses too (:func:`amlses.output.problem_json`),
+    masked; ``None`` stands for the error of a file that could not be read (no position)."""
+    position = problem.position if problem is not None else None
+    return {
+        "file": position.file if position is not None else report.name,
+        "line": position.line if position is not None else None,
+        "column": position.column if position is not None else None,
+        "severity": problem.severity if problem is not None else "error",
+        "code": code,
+        "message": redactor(problem.message) if problem is not None else "",
+        "step": redactor(problem.step) if problem is not None and problem.step else None,
+    }
 
 
 # --------------------------------------------------------------------------------------------

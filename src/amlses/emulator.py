@@ -70,6 +70,8 @@ _DUMMY_CREDENTIALS = {
     "aws_secret_access_key": SECRET_ACCESS_KEY,
 }
 _REGION = REGION
+#: the keys a fixture may hold
+_FIXTURE_KEYS = ("identities",)
 #: the largest fixture file read (a list of identities; a bounded read, like every file)
 MAX_FIXTURE_BYTES = 10_000_000
 
@@ -221,7 +223,9 @@ def load_fixture(fixture: Mapping[str, Any] | str | PathLike[str]) -> dict[str, 
     """Read and check a seed fixture: ``{"identities": [str, ...]}``.
 
     Raises :class:`~amlses.errors.UsageError` for an unreadable file or a wrong shape, since a
-    fixture is given on the command line.
+    fixture is given on the command line.  An unknown key is refused too, naming the key (and
+    the known one it most likely misspells): ``"identites"`` would otherwise seed nothing,
+    silently, and the task fail later on an identity that "should" be there.
     """
     if isinstance(fixture, Mapping):
         data: object = dict(fixture)
@@ -231,6 +235,18 @@ def load_fixture(fixture: Mapping[str, Any] | str | PathLike[str]) -> dict[str, 
         data = _read_fixture(Path(fixture), where)
     if not isinstance(data, dict):
         raise UsageError(f'The fixture{where} must be a JSON object like {{"identities": [...]}}.')
+    unknown = [str(key) for key in data if key not in _FIXTURE_KEYS]
+    if unknown:
+        import difflib  # the rule of amlses.actions.spec.suggest, without loading the registry
+
+        key = unknown[0]
+        close = difflib.get_close_matches(key.lower(), _FIXTURE_KEYS, n=1, cutoff=0.6)
+        hint = f' (did you mean "{close[0]}"?)' if close else ""
+        known = ", ".join(f'"{k}"' for k in _FIXTURE_KEYS)
+        raise UsageError(
+            f'The fixture{where} has the unknown key "{printable(key)}"{hint}; a fixture '
+            f"knows only {known}."
+        )
     identities = data.get("identities", [])
     if not isinstance(identities, list) or not all(
         isinstance(item, str) and item for item in identities

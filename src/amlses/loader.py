@@ -89,6 +89,16 @@ def read_task_text(path: str | Path) -> DecodedText:
         ) from None
     except OSError as exc:
         raise UsageError(f"cannot read task file {shown}: {exc.strerror or exc}") from None
+    return task_text_from_bytes(data, shown)
+
+
+def task_text_from_bytes(data: bytes, shown: str) -> DecodedText:
+    """Task text from bytes already read (a file, or ``amlses check -``'s standard input),
+    refused exactly as :func:`read_task_text` refuses a file; ``shown`` names it."""
+    if len(data) > MAX_TASK_BYTES:
+        raise UsageError(
+            f"{shown}: the task is {len(data):,} bytes; amlses reads at most {MAX_TASK_BYTES:,}"
+        )
     try:
         text = decode_text(data)
     except NotTextError as exc:
@@ -130,10 +140,25 @@ def check_text(
 
     With a ``redactor``, the task's secrets are registered first, for masking the problems.
     """
-    task, problems = parse_task(text, name)
+    return check_text_with_syntax(text, name, variables, redactor, path_map)[0]
+
+
+def check_text_with_syntax(
+    text: str,
+    name: str,
+    variables: Iterable[str] = (),
+    redactor: Redactor | None = None,
+    path_map: PathMap | None = None,
+) -> tuple[list[Problem], list[Problem]]:
+    """What :func:`check_text` returns, and which of those problems are the parser's (for
+    ``amlses check --json``, whose problems say what found them: ``SyntaxError`` or
+    ``TaskError``).  The check is the thorough one (:attr:`amlses.check.Checker.thorough`):
+    files are looked for and tokens opened, as a run would only at its steps."""
+    task, syntax = parse_task(text, name)
     if redactor is not None:
         _register_functions(task, redactor, path_map)
-    return _all_problems(task, problems, variables)
+    names = list(variables)
+    return _all_problems(task, syntax, names, names, path_map, thorough=True), syntax
 
 
 def load_task(
@@ -143,18 +168,22 @@ def load_task(
     variables: Iterable[str] = (),
     redactor: Redactor | None = None,
     path_map: PathMap | None = None,
+    given: Iterable[str] | None = None,
 ) -> LoadedTask:
     """Parse, register secrets and check; raise :class:`TaskError` when the task must not run.
 
     Secrets are registered before the check, so that even the errors of a task that never
-    runs are masked when rendered through ``redactor``.
+    runs are masked when rendered through ``redactor``.  ``given`` are the variables the user
+    sets (default: all of ``variables``, as for a run's ``--var``); a subtask passes none, as
+    the names it is given are the run's, not the user's.
     """
     task, problems = parse_task(text, name)
     secret_names: frozenset[str] = frozenset()
     if redactor is not None:
         secret_names = _register_functions(task, redactor, path_map)
     syntax = bool(problems)
-    problems = _all_problems(task, problems, variables)
+    names = list(variables)
+    problems = _all_problems(task, problems, names, names if given is None else given, path_map)
     if syntax:
         raise AmlSyntaxError(problems)
     if any(p.severity == "error" for p in problems):
@@ -172,16 +201,29 @@ def _register_functions(task: Task, redactor: Redactor, path_map: PathMap | None
     return secret_names
 
 
-def _all_problems(task: Task, syntax: list[Problem], variables: Iterable[str]) -> list[Problem]:
+def _all_problems(
+    task: Task,
+    syntax: list[Problem],
+    variables: Iterable[str],
+    given: Iterable[str] = (),
+    path_map: PathMap | None = None,
+    *,
+    thorough: bool = False,
+) -> list[Problem]:
     """The syntax problems and the static check of the tree the parser recovered, by position.
 
     A structural error does not hide the rest: the check runs on the recovered tree too, so a
     stray end tag, an unknown element and an undefined variable are all reported at once.  A
-    tree nested deeper than the parser allows (already an error) is not walked.
+    tree nested deeper than the parser allows (already an error) is not walked.  A task with
+    no step at all (nothing but comments) is valid but does nothing, which is rarely meant.
     """
     if depth(task.body) > MAX_DEPTH:
         return syntax
-    merged = syntax + check_task(task, variables)
+    merged = syntax + check_task(task, variables, given=given, path_map=path_map, thorough=thorough)
+    if not task.body and not any(p.severity == "error" for p in merged):
+        merged.append(
+            Problem("the task has no steps", Position(task.source.name, 1, 1), severity="warning")
+        )
     return sorted(
         merged, key=lambda p: (p.position.line, p.position.column) if p.position else (0, 0)
     )
@@ -227,6 +269,7 @@ def load_subtask(path: str, context: Context) -> Task:
         variables=known,
         redactor=context.redactor,
         path_map=context.options.path_map,
+        given=(),
     )
     context.secret_variables |= loaded.secret_variables
     unlock_secrets(loaded.task, context)

@@ -18,18 +18,28 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import StepError, UnknownOutcome
-from ..files import NotTextError, decode_text, printable, read_bounded
-from ..lang.nodes import Step
+from ..files import (
+    NotTextError,
+    PathMap,
+    UnmappedPathError,
+    decode_text,
+    printable,
+    read_bounded,
+    resolve_task_path,
+)
+from ..lang.nodes import Attribute, Step
 from ..runtime.datasets import Dataset
 from ..values import to_text
 from .registry import activity
 from .ses import CONNECTED, ELEMENT, session_for
-from .spec import DATASET, NAME, NUMBER, VARIABLE, Args, Attr
+from .spec import DATASET, NAME, NUMBER, VARIABLE, Args, Attr, StaticCheck
 
 if TYPE_CHECKING:
     from ..mail import BulkRecipient, Delivery
@@ -64,6 +74,87 @@ TEMPLATE_BODY: tuple[Attr, ...] = (
 MESSAGE_ID = Attr("RESULTVARIABLE", NAME, output=VARIABLE, doc="receives the SES MessageId")
 #: the largest body, message or CSV file a step reads (SES takes at most 40 MB per message)
 MAX_FILE_BYTES = 50 * 1024 * 1024
+
+
+# --------------------------------------------------------------------------------------------
+# What ``amlses check`` finds before any send (the ``check=`` hook of every activity here)
+
+#: attributes naming one file a step reads, and the one naming several (``|`` or ``;``)
+_FILE_ATTRIBUTES = ("TEXTBODYFILE", "HTMLBODYFILE", "MESSAGEFILE", "CSVFILE")
+_FILE_LIST_ATTRIBUTE = "ATTACHMENTS"
+#: attributes holding template data, a JSON object
+_JSON_ATTRIBUTES = ("TEMPLATEDATA", "DEFAULTTEMPLATEDATA")
+#: what separates attachments: the rule of :func:`amlses.mail.split_paths`
+_PATH_SEPARATORS = re.compile(r"[|;]")
+
+
+def check_mail(checker: StaticCheck, step: Step) -> None:
+    """Find what a send would fail on only when it runs, when the value is literal: template
+    data that is no JSON object (SES says so only when it renders, after accepting the
+    message), and a body, message, CSV or attachment file that is not there.
+
+    Files are looked for as the run looks for them: relative to the folder of the task file
+    the step stands in, Windows paths through the run's ``--map-path``; a Windows path that
+    no mapping covers is left to the run (it may well exist on the machine that runs it).
+    ``amlses.mail`` is not imported: it would pull in ``email``, which ``check`` never needs.
+    Only ``amlses check`` looks (``thorough``): a run finds the same at the step, where a
+    file an earlier step made is there.
+    """
+    # StaticCheck promises neither; amlses.check.Checker has both (see its attributes)
+    if not checker.thorough:
+        return
+    for name in _JSON_ATTRIBUTES:
+        attribute = step.get(name)
+        if attribute is not None and "%" not in attribute.value:
+            reason = _template_data_problem(attribute.value)
+            if reason is not None:
+                checker.problem(f"{name} {reason}", attribute.where, step)
+    for name in (*_FILE_ATTRIBUTES, _FILE_LIST_ATTRIBUTE):
+        attribute = step.get(name)
+        if attribute is None:
+            continue
+        written = attribute.value
+        items = _PATH_SEPARATORS.split(written) if name == _FILE_LIST_ATTRIBUTE else [written]
+        for item in (i.strip() for i in items):
+            if item and "%" not in item:  # a file named by a variable is known only at run
+                _check_file(checker, step, attribute, item)
+
+
+def _template_data_problem(text: str) -> str | None:
+    """Why ``text`` is no template data, or None: the rules of
+    :func:`amlses.mail.parse_template_data` (empty is ``{}``; else a JSON object)."""
+    if not text.strip():
+        return None
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return (
+            f"is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}. Write a JSON "
+            'object such as {"name": "Ann"} (in AML, put the attribute value in single '
+            "quotes or write &quot; for each double quote)"
+        )
+    if not isinstance(parsed, dict):
+        return (
+            f'must be a JSON object such as {{"name": "Ann"}}, not a JSON {type(parsed).__name__}'
+        )
+    return None
+
+
+def _check_file(checker: StaticCheck, step: Step, attribute: Attribute, written: str) -> None:
+    """Report the file ``written`` in ``attribute`` when it is not there (or not a file)."""
+    path_map = checker.path_map or PathMap()
+    try:
+        path = resolve_task_path(written, step.position.file, path_map)
+    except UnmappedPathError:
+        return
+    if os.path.isfile(path):
+        return
+    why = "is not a file" if os.path.exists(path) else "does not exist"
+    checker.problem(
+        f"{attribute.written_name or attribute.name}: the file {printable(path)} {why}",
+        attribute.where,
+        step,
+    )
 
 
 def _path(context: Context, text: str) -> Path:
@@ -150,6 +241,7 @@ def _count(args: Args, *names: str) -> int:
     Attr("ATTACHMENTS", doc="files to attach, separated by | (or ;): sent as a MIME message"),
     MESSAGE_ID,
     extension=True,
+    check=check_mail,
 )
 def send_email(context: Context, step: Step, args: Args) -> str:
     """Send email (amlses extension): one message; with ATTACHMENTS, as MIME via SendRawEmail."""
@@ -183,6 +275,7 @@ def send_email(context: Context, step: Step, args: Args) -> str:
     Attr("TAGS", doc="message tags: name=value, separated by commas or semicolons"),
     MESSAGE_ID,
     extension=True,
+    check=check_mail,
 )
 def send_raw_email(context: Context, step: Step, args: Args) -> str:
     """Send raw email (amlses extension): a prepared MIME message, as it is (SendRawEmail)."""
@@ -219,6 +312,7 @@ def send_raw_email(context: Context, step: Step, args: Args) -> str:
     TEMPLATE_DATA,
     MESSAGE_ID,
     extension=True,
+    check=check_mail,
 )
 def send_templated_email(context: Context, step: Step, args: Args) -> str:
     """Send templated email (amlses extension): a stored template to one destination."""
@@ -259,6 +353,7 @@ def send_templated_email(context: Context, step: Step, args: Args) -> str:
         doc="one row each",
     ),
     extension=True,
+    check=check_mail,
 )
 def send_bulk_email(context: Context, step: Step, args: Args) -> str:
     """Send bulk email (amlses extension): one message per row, paced to MaxSendRate."""
@@ -439,7 +534,15 @@ def _field(columns: tuple[str, ...], wanted: str, where: str, attribute: str) ->
 # Templates
 
 
-@activity(ELEMENT, "create_template", *CONNECTED, TEMPLATE, *TEMPLATE_BODY, extension=True)
+@activity(
+    ELEMENT,
+    "create_template",
+    *CONNECTED,
+    TEMPLATE,
+    *TEMPLATE_BODY,
+    extension=True,
+    check=check_mail,
+)
 def create_template(context: Context, step: Step, args: Args) -> str:
     """Create template (amlses extension): an SES template with {{name}} placeholders."""
     from .. import mail
@@ -447,7 +550,15 @@ def create_template(context: Context, step: Step, args: Args) -> str:
     return _store_template(context, args, mail.create_template, "created")
 
 
-@activity(ELEMENT, "update_template", *CONNECTED, TEMPLATE, *TEMPLATE_BODY, extension=True)
+@activity(
+    ELEMENT,
+    "update_template",
+    *CONNECTED,
+    TEMPLATE,
+    *TEMPLATE_BODY,
+    extension=True,
+    check=check_mail,
+)
 def update_template(context: Context, step: Step, args: Args) -> str:
     """Update template (amlses extension): replace a template's subject and bodies."""
     from .. import mail
@@ -484,6 +595,7 @@ def delete_template(context: Context, step: Step, args: Args) -> str:
     *CONNECTED,
     Attr("RESULTDATASET", NAME, required=True, aliases=("RESULTDATSET",), output=DATASET),
     extension=True,
+    check=check_mail,
 )
 def list_templates(context: Context, step: Step, args: Args) -> str:
     """List templates (amlses extension): every template's name and creation time."""
@@ -502,6 +614,7 @@ def list_templates(context: Context, step: Step, args: Args) -> str:
     TEMPLATE,
     Attr("RESULTDATASET", NAME, required=True, aliases=("RESULTDATSET",), output=DATASET),
     extension=True,
+    check=check_mail,
 )
 def get_template(context: Context, step: Step, args: Args) -> str:
     """Get template (amlses extension): one row of Name, Subject, TextPart, HtmlPart."""
@@ -522,6 +635,7 @@ def get_template(context: Context, step: Step, args: Args) -> str:
     TEMPLATE_DATA,
     Attr("RESULTVARIABLE", NAME, output=VARIABLE, doc="receives the rendered MIME message"),
     extension=True,
+    check=check_mail,
 )
 def test_render_template(context: Context, step: Step, args: Args) -> str:
     """Test render template (amlses extension): the message SES would send, as MIME text."""

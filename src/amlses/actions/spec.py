@@ -25,6 +25,7 @@ from ..source import Position
 from ..values import Value, to_text
 
 if TYPE_CHECKING:
+    from ..files import PathMap
     from ..runtime.context import Context
 
 TEXT = "text"
@@ -177,9 +178,13 @@ Handler = Callable[["Context", Step, Args], Any]
 
 class StaticCheck(Protocol):
     """What an activity's static-check hook may use of ``amlses check`` (:class:`~amlses.check.
-    Checker`): report a problem, and the set of session names opened so far in the task."""
+    Checker`): report a problem, the session names opened so far in the task, the run's path
+    map, and whether the check is ``thorough`` (``amlses check`` also looks at the files and
+    data a step names; a run finds those at the step, where an earlier step may create them)."""
 
     sessions: set[str]
+    path_map: PathMap | None
+    thorough: bool
 
     def problem(
         self, message: str, position: Position, step: Step | None, severity: str = "error"

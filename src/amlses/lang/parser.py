@@ -39,6 +39,8 @@ _NAME = re.compile(r"[A-Za-z_][\w.:-]*")
 _SPACE = re.compile(r"\s*")
 _ENTITY = re.compile(r"&(#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][\w.-]*);")
 _NAMED_ENTITIES = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
+#: what suggests that a value's closing quote is missing: the next attribute, or the tag's end
+_MISSING_QUOTE = re.compile(r"(?<=\s)[A-Za-z_][\w.:-]*\s*=\s*[\"']|/>")
 
 
 @dataclass
@@ -204,7 +206,48 @@ class Parser:
         return offset
 
     def _attributes(self, offset: int, element: str) -> tuple[list[Attribute], int, bool, bool]:
-        """Read ``NAME="value"`` pairs up to ``>`` or ``/>``."""
+        """Read ``NAME="value"`` pairs up to ``>`` or ``/>``.
+
+        A value whose closing quote is missing takes the next attribute's opening quote as its
+        own, and everything after it is misread, often to the end of the file, with errors far
+        from the cause.  So when a tag fails and one of its values has an attribute-like
+        ``NAME="`` or a ``/>`` on the line of its opening quote, the tag is read again with that
+        value ending there, and the one error says where the quote is probably missing.
+        """
+        mark = len(self.problems)
+        suspects: list[tuple[int, int, str]] = []
+        found = self._read_attributes(offset, element, suspects, None)
+        failed = not found[3] or len(self.problems) > mark
+        if not failed or not suspects:
+            return found
+        quote, cut, written = suspects[0]
+        del self.problems[mark:]
+        self.fail(
+            f"the value of {written} in <{element}> does not end where it should: a closing "
+            f"quote is probably missing before column {self.position(cut).column}",
+            quote,
+        )
+        return self._read_attributes(offset, element, [], (quote, cut))
+
+    def _suspect(self, quote: int, end: int) -> int | None:
+        """Where a quote is probably missing in the value opening at ``quote`` (the first
+        ``NAME="`` or ``/>`` after it on its line), or None when the value looks whole: it
+        ends on its line, short of any such thing."""
+        limit = len(self.text) if end < 0 else end + 1  # never past the value: linear time
+        newline = self.text.find("\n", quote, limit)
+        stop = limit if newline < 0 else newline
+        match = _MISSING_QUOTE.search(self.text, quote + 1, stop)
+        return match.start() if match else None
+
+    def _read_attributes(
+        self,
+        offset: int,
+        element: str,
+        suspects: list[tuple[int, int, str]],
+        repair: tuple[int, int] | None,
+    ) -> tuple[list[Attribute], int, bool, bool]:
+        """:meth:`_attributes` once: ``suspects`` collects (quote, where a quote is probably
+        missing, the attribute); ``repair`` ends the value opening at that quote there instead."""
         text = self.text
         attributes: list[Attribute] = []
         seen: set[str] = set()
@@ -238,13 +281,23 @@ class Parser:
             if quote not in ('"', "'"):
                 self.fail(f"the value of {written} in <{element}> must be in double quotes", offset)
                 return attributes, self._skip_tag(offset), True, False
-            end = text.find(quote, offset + 1)
-            if end < 0:
-                self.fail(
-                    f"the value of {written} in <{element}> is never closed: expected {quote}",
-                    offset,
-                )
-                return attributes, len(text), True, False
+            if repair is not None and repair[0] == offset:
+                end = repair[1]
+                while end > offset + 1 and text[end - 1].isspace():
+                    end -= 1
+                after = repair[1]
+            else:
+                end = text.find(quote, offset + 1)
+                cut = self._suspect(offset, end)
+                if cut is not None:
+                    suspects.append((offset, cut, written))
+                if end < 0:
+                    self.fail(
+                        f"the value of {written} in <{element}> is never closed: expected {quote}",
+                        offset,
+                    )
+                    return attributes, len(text), True, False
+                after = end + 1
             value = self._decode(offset + 1, end)
             upper = written.upper()
             if upper in seen:
@@ -260,7 +313,7 @@ class Parser:
                         self.position(match.start()),
                     )
                 )
-            offset = end + 1
+            offset = after
 
     def _skip_tag(self, offset: int) -> int:
         end = self.text.find(">", offset)
