@@ -26,6 +26,7 @@ from .errors import (
     Interrupted,
     Signalled,
     UsageError,
+    failure_text,
 )
 from .files import printable, terminal_safe
 from .secrets import SECRET_ATTRIBUTES
@@ -57,14 +58,7 @@ def _fail(
     from .redact import Redactor
 
     redact = redactor or Redactor()
-    if isinstance(error, AmlError):
-        text, code = error.render(), error.exit_code
-    else:
-        text = (
-            f"internal error: {type(error).__name__}: {error}. This is a bug in amlses; "
-            "please report it with the task that caused it."
-        )
-        code = EXIT_TASK_FAILED
+    text, code = failure_text(error, "the task")
     if as_json:
         from .output import failure_json
 

@@ -105,6 +105,21 @@ class AmlError(Exception):
         return self.render()
 
 
+def failure_text(error: BaseException, what: str = "the command") -> tuple[str, int]:
+    """The one paragraph a command prints for ``error``, and the exit code it ends with.
+
+    An :class:`AmlError` renders itself; anything else is amlses's own bug, said so in one
+    paragraph (never a traceback) with exit code 1.  ``what`` names what to send with a report.
+    """
+    if isinstance(error, AmlError):
+        return error.render(), error.exit_code
+    text = (
+        f"internal error: {type(error).__name__}: {error}. This is a bug in amlses; "
+        f"please report it with {what} that caused it."
+    )
+    return text, EXIT_TASK_FAILED
+
+
 def echo_line(line: str, column: int = 1, width: int = ECHO_WIDTH) -> str:
     """A task line as an error shows it: secrets masked, blanks trimmed, at most ``width``
     characters around ``column`` (1-based, in ``line``) with "…" where it was cut.

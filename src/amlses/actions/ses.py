@@ -63,8 +63,6 @@ ROLE_ATTRS: tuple[Attr, ...] = (
     Attr("ROLEARN", doc="IAM role to assume with STS; refreshed in long tasks", extension=True),
     Attr("EXTERNALID", doc="the external id the role's trust policy asks for", extension=True),
 )
-LOCAL_ACCESS_KEY = "AKIAAMLSESLOCAL00000"
-LOCAL_SECRET = "amlses-local-emulator"
 
 
 def connection(context: Context, args: Args) -> Connection:
@@ -85,7 +83,7 @@ def connection(context: Context, args: Args) -> Connection:
 
 
 def _build_connection(context: Context, args: Args) -> Connection:
-    from ..aws.connection import Connection
+    from ..aws.connection import LOCAL_ACCESS_KEY, LOCAL_SECRET, Connection
 
     options = context.options
     access_key = args.text("ACCESSKEY").strip()

@@ -24,6 +24,8 @@ from ..secrets import is_automate_ciphertext
 
 __all__ = [
     "DEFAULT_REGION",
+    "LOCAL_ACCESS_KEY",
+    "LOCAL_SECRET",
     "Connection",
     "default_user_agent",
     "region_from_endpoint",
@@ -32,6 +34,11 @@ __all__ = [
 
 #: Where SES requests go when neither the connection nor the AWS configuration names a region.
 DEFAULT_REGION: Final = "us-east-1"
+
+#: what a connection to a local emulator (``--local``, ``amlses stats --local``) signs with: the
+#: emulator accepts any credentials, and these make botocore sign without looking for real ones
+LOCAL_ACCESS_KEY: Final = "AKIAAMLSESLOCAL00000"
+LOCAL_SECRET: Final = "amlses-local-emulator"
 
 # The documented API endpoints (spec 4.4): email.<region>.amazonaws.com and its FIPS twin.
 _SES_HOST = re.compile(r"^email(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com$")

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import click
 
-from ..errors import EXIT_TASK_FAILED, AmlError, UsageError
+from ..errors import UsageError, failure_text
 from ..files import printable
 
 if TYPE_CHECKING:
@@ -50,16 +50,8 @@ def _raise_stopped(signum: int, frame: FrameType | None) -> NoReturn:
 
 
 def _fail(error: BaseException) -> NoReturn:
-    """One paragraph on stderr and the error's exit code (``amlses.cli`` does the same; it
-    cannot be imported from here, since the CLI imports this module)."""
-    if isinstance(error, AmlError):
-        text, code = error.render(), error.exit_code
-    else:
-        text = (
-            f"internal error: {type(error).__name__}: {error}. This is a bug in amlses; "
-            "please report it with the command that caused it."
-        )
-        code = EXIT_TASK_FAILED
+    """One paragraph on stderr and the error's exit code, as every command reports."""
+    text, code = failure_text(error)
     click.echo(f"amlses: {text}", err=True)
     sys.exit(code)
 

@@ -21,7 +21,7 @@ from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from ..errors import EXIT_TASK_FAILED, AmlError, UsageError
+from ..errors import AmlError, UsageError, failure_text
 
 if TYPE_CHECKING:
     from ..aws.connection import Connection
@@ -30,9 +30,6 @@ if TYPE_CHECKING:
 
 __all__ = ["fetch", "show", "stats"]
 
-#: the emulator accepts any credentials; these make botocore sign without looking for real ones
-_LOCAL_ACCESS_KEY = "AKIAAMLSESLOCAL00000"
-_LOCAL_SECRET = "amlses-local-emulator"
 #: how many buckets a PNG or SVG may have: two weeks per hour (336) fit, so figures are hourly
 _FIGURE_COLUMNS = 400
 
@@ -114,7 +111,7 @@ def _fetch_for(
     profile: str | None, region: str | None, endpoint_url: str | None, local: bool
 ) -> tuple[SendQuota, list[SendDataPoint]]:
     """The statistics from SES, or from an emulator started (and stopped) for the command."""
-    from ..aws.connection import Connection
+    from ..aws.connection import LOCAL_ACCESS_KEY, LOCAL_SECRET, Connection
 
     if not local:
         return fetch(Connection(profile=profile, region=region, endpoint_url=endpoint_url))
@@ -124,8 +121,8 @@ def _fetch_for(
         click.echo(f"local SES emulator at {emulator.endpoint_url}", err=True)
         return fetch(
             Connection(
-                access_key=_LOCAL_ACCESS_KEY,
-                secret_key=_LOCAL_SECRET,
+                access_key=LOCAL_ACCESS_KEY,
+                secret_key=LOCAL_SECRET,
                 region=region,
                 endpoint_url=emulator.endpoint_url,
             )
@@ -186,13 +183,6 @@ def _console(out: IO[str], width: int | None) -> Any:
 
 def _fail(error: BaseException, redactor: Redactor) -> NoReturn:
     """One redacted ``amlses:`` paragraph on stderr and the error's exit code, as in ``run``."""
-    if isinstance(error, AmlError):
-        text, code = error.render(), error.exit_code
-    else:
-        text = (
-            f"internal error: {type(error).__name__}: {error}. This is a bug in amlses; "
-            "please report it with the command line that caused it."
-        )
-        code = EXIT_TASK_FAILED
+    text, code = failure_text(error, "the command line")
     click.echo(redactor(f"amlses: {text}"), err=True)
     sys.exit(code)
