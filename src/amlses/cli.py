@@ -441,8 +441,15 @@ def _check_one(
         text: str
         if task == "-":
             report.name = STDIN_NAME
-            stdin = click.get_binary_stream("stdin")
-            text = task_text_from_bytes(stdin.read(MAX_TASK_BYTES + 1), STDIN_NAME)
+            # the bytes, so a UTF-16 or Windows-1252 task decodes as from a file (click 8.5
+            # deprecates get_binary_stream: read sys.stdin's buffer directly)
+            buffer = getattr(sys.stdin, "buffer", None)
+            data = (
+                buffer.read(MAX_TASK_BYTES + 1)
+                if buffer is not None
+                else sys.stdin.read(MAX_TASK_BYTES + 1).encode("utf-8")
+            )
+            text = task_text_from_bytes(data, STDIN_NAME)
         else:
             from . import api
 
