@@ -220,3 +220,33 @@ class TestMappedSubtasks:
         assert result.exit_code == 0, result.output
         assert "early: ****" in result.stdout
         assert_no_leak(everything(result), [CHILD_SECRET])
+
+
+class TestReviewFindings:
+    def test_a_proxy_written_into_a_variable_is_masked_in_its_own_step_line(
+        self, tmp_path: Path, endpoint: str
+    ) -> None:
+        task = write_task(
+            tmp_path,
+            f"""<AMVARIABLE NAME="px" VALUE="ann:{PROXY_SECRET}@127.0.0.1:9" />
+<AMSHOWDIALOG>proxy %px%</AMSHOWDIALOG>
+<AMAWSSES ACTIVITY="list_identities" ACCESSKEY="{KEY_ID}" SECRETKEY="x1234567"
+  PROXYHOST="%px%" RESULTDATASET="ids" AM_ONERROR="CONTINUE" MAXERRORRETRY="0" />
+""",
+        )
+        result = run(task, endpoint)
+        assert "px = ****" in result.stdout and "proxy ****" in result.stdout
+        assert_no_leak(everything(result), [PROXY_SECRET])
+
+    def test_a_failing_am_runtask_does_not_override_continue(
+        self, tmp_path: Path, endpoint: str
+    ) -> None:
+        task = write_task(
+            tmp_path,
+            '<AMTASK TASKFILE="gone.aml" AM_RUNTASK="also-gone.aml" AM_ONERROR="CONTINUE" />\n'
+            "<AMSHOWDIALOG>went on</AMSHOWDIALOG>\n",
+        )
+        result = run(task, endpoint, "-q")
+        assert result.exit_code == 0, result.output
+        assert result.stdout.splitlines() == ["went on"]
+        assert "AM_RUNTASK also-gone.aml failed: subtask cannot read task file" in result.stderr

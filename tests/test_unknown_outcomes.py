@@ -158,3 +158,41 @@ class TestBulkSends:
         result = run(tmp_path, front, text, "-q")
         assert result.exit_code == 0, result.output
         assert delivered(endpoint) == Counter(dict.fromkeys(self.ROWS, 2))
+
+
+class TestRetriesNeverSendTwice:
+    def test_the_same_address_twice_is_two_rows_for_a_retry(
+        self, tmp_path: Path, front: SesProxy, endpoint: str
+    ) -> None:
+        """A retry skips rows, not addresses: the second row of a listed-twice address is sent."""
+        (tmp_path / "r.csv").write_text("To\nann@example.com\nann@example.com\n")
+        front.fail(1, action="SendEmail")
+        result = run(
+            tmp_path,
+            front,
+            f'<AMAWSSES ACTIVITY="send_bulk_email" {CREDENTIALS} MAXERRORRETRY="0" '
+            f'FROM="{SENDER}" CSVFILE="r.csv" TEXTBODY="x" MAXSENDRATE="100" '
+            'RESULTDATASET="Sent" AM_RETRY="1" />\n',
+            "-q",
+        )
+        assert result.exit_code == 0, result.output
+        assert delivered(endpoint) == Counter({"ann@example.com": 2})
+        assert front.count("SendEmail") == 3
+
+    def test_a_send_abandoned_by_am_timeout_is_unknown_and_not_retried(
+        self, tmp_path: Path, front: SesProxy
+    ) -> None:
+        front.stall(3.0, action="SendEmail")
+        result = run(
+            tmp_path,
+            front,
+            f'<AMAWSSES ACTIVITY="send_email" {CREDENTIALS} FROM="{SENDER}" TO="bob@example.com" '
+            'TEXTBODY="x" AM_TIMEOUT="1" AM_RETRY="2" />\n',
+            "-q",
+        )
+        assert result.exit_code == 1
+        assert "ran longer than AM_TIMEOUT (1 s) and was abandoned; it may still be" in (
+            result.stderr
+        )
+        assert "Unknown; not retried" in result.stderr
+        assert front.count("SendEmail") == 1

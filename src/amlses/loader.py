@@ -312,12 +312,16 @@ def _steps(task: Task) -> Iterator[Step]:
 
 
 def _secret_variables(tasks: Iterable[Task]) -> frozenset[str]:
-    """The variables whose ``%name%`` appears in a secret attribute of any of ``tasks``."""
+    """The variables whose ``%name%`` appears in a secret attribute of any of ``tasks`` (or in
+    one that may carry credentials, ``PROXYHOST="%proxy%"``: its whole value is masked then)."""
     names: set[str] = set()
     for task in tasks:
         for step in _steps(task):
             for attribute in step.attributes:
-                if "%" in attribute.value and is_secret_attribute(attribute.name):
+                carries = is_secret_attribute(attribute.name) or (
+                    attribute.name in USERINFO_ATTRIBUTES
+                )
+                if "%" in attribute.value and carries:
                     names.update(
                         name.lower() for name, _ in references(attribute.value) if "." not in name
                     )

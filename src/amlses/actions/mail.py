@@ -241,6 +241,7 @@ def _count(args: Args, *names: str) -> int:
     Attr("ATTACHMENTS", doc="files to attach, separated by | (or ;): sent as a MIME message"),
     MESSAGE_ID,
     extension=True,
+    sends=True,
     check=check_mail,
 )
 def send_email(context: Context, step: Step, args: Args) -> str:
@@ -275,6 +276,7 @@ def send_email(context: Context, step: Step, args: Args) -> str:
     Attr("TAGS", doc="message tags: name=value, separated by commas or semicolons"),
     MESSAGE_ID,
     extension=True,
+    sends=True,
     check=check_mail,
 )
 def send_raw_email(context: Context, step: Step, args: Args) -> str:
@@ -312,6 +314,7 @@ def send_raw_email(context: Context, step: Step, args: Args) -> str:
     TEMPLATE_DATA,
     MESSAGE_ID,
     extension=True,
+    sends=True,
     check=check_mail,
 )
 def send_templated_email(context: Context, step: Step, args: Args) -> str:
@@ -353,6 +356,7 @@ def send_templated_email(context: Context, step: Step, args: Args) -> str:
         doc="one row each",
     ),
     extension=True,
+    sends=True,
     check=check_mail,
 )
 def send_bulk_email(context: Context, step: Step, args: Args) -> str:
@@ -373,6 +377,7 @@ def send_bulk_email(context: Context, step: Step, args: Args) -> str:
         }
     report = None
     interrupted: KeyboardInterrupt | None = None
+    failure: BaseException | None = None
     try:
         if todo or not rows:  # an empty list is the send's own error to report
             report = mail.send_bulk_email(
@@ -392,6 +397,8 @@ def send_bulk_email(context: Context, step: Step, args: Args) -> str:
             )
     except mail.BulkInterrupted as stop:
         report, interrupted = stop.report, stop.cause
+    except mail.BulkFailed as stop:
+        report, failure = stop.report, stop.cause
     new = {d.Row: d for d in report.deliveries} if report else {}
     deliveries = [new.get(row.row) or _already(row, earlier[_row_key(row)]) for row in rows]
     earlier.update(
@@ -401,6 +408,8 @@ def send_bulk_email(context: Context, step: Step, args: Args) -> str:
     )
     name = args.text("RESULTDATASET")
     context.store_dataset(step, Dataset(name, mail.Delivery._fields, deliveries))
+    if failure is not None:
+        raise failure  # the rows are kept (dataset, retry memory); the error is the step's
     for warning in report.warnings if report else ():
         context.reporter.message(warning, "warning")
     sent = sum(1 for d in deliveries if d.Status in ("Success", "AlreadySent"))
@@ -440,19 +449,21 @@ _DONE_STATUSES = frozenset({"Success", "AlreadySent", "Unknown"})
 
 
 def _row_key(row: BulkRecipient) -> str:
-    """Recipients are matched by address, in any case and spacing."""
-    return " ".join(row.to.lower().split())
+    """A row of this step's list: its number and its address (any case and spacing), so the
+    same address twice in a list is two rows."""
+    return f"{row.row}:" + " ".join(row.to.lower().split())
 
 
 def _earlier_deliveries(context: Context, step: Step) -> dict[str, Delivery]:
     """What earlier attempts of this very step (``AM_RETRY``) already delivered, by address.
 
-    A first attempt starts afresh — a loop may run the same step again with other rows on
-    purpose — while a retry of the step resends only the rows that SES proved it refused.
+    The runner forgets them whenever a step starts anew — a loop may run the same step again
+    with other rows on purpose — so only a retry of the step resends just the rows that SES
+    proved it refused.
     """
     key = id(step)
     found = context.deliveries.get(key)
-    if context.attempt == 0 or found is None or found[0] is not step:
+    if found is None or found[0] is not step:
         found = context.deliveries[key] = (step, {})
     return found[1]
 

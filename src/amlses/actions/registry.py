@@ -120,6 +120,7 @@ def activity(
     label_attr: str = "",
     assigns: tuple[str, str] | None = None,
     check: CheckHook | None = None,
+    sends: bool = False,
     aliases: tuple[str, ...] = (),
 ) -> Callable[[Handler], Handler]:
     """Register the decorated function as the handler of ``<ELEMENT ACTIVITY="name">``.
@@ -144,6 +145,7 @@ def activity(
             label_attr=label_attr,
             assigns=assigns,
             check=check,
+            sends=sends,
         )
         for key in (name, *aliases):
             target.activities[key.lower()] = spec

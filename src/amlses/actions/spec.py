@@ -219,6 +219,8 @@ class Activity:
     #: loader's secret tracking (a variable later used as SECRETKEY is masked from the start)
     assigns: tuple[str, str] | None = None
     check: CheckHook | None = None
+    #: sends mail: a timeout leaves its outcome unknown, so AM_RETRY must not repeat it
+    sends: bool = False
     _index: dict[str, Attr] = field(default_factory=dict, compare=False, repr=False)
     _defaults: dict[str, Value | None] = field(default_factory=dict, compare=False, repr=False)
     _required: tuple[Attr, ...] = field(default=(), compare=False, repr=False)

@@ -73,6 +73,7 @@ _EXPORTS = {
     ),
     **dict.fromkeys(
         (
+            "BulkFailed",
             "BulkInterrupted",
             "BulkRecipient",
             "BulkReport",
@@ -93,6 +94,7 @@ if TYPE_CHECKING:
         split_paths,
     )
     from .bulk import (
+        BulkFailed,
         BulkInterrupted,
         BulkRecipient,
         BulkReport,
@@ -141,6 +143,7 @@ __all__ = [
     "MAX_BULK_DESTINATIONS",
     "MAX_MESSAGE_BYTES",
     "MAX_RECIPIENTS",
+    "BulkFailed",
     "BulkInterrupted",
     "BulkRecipient",
     "BulkReport",

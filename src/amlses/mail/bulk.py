@@ -60,6 +60,7 @@ if TYPE_CHECKING:
     from ..aws.clients import SesClientSource
 
 __all__ = [
+    "BulkFailed",
     "BulkInterrupted",
     "BulkRecipient",
     "BulkReport",
@@ -84,6 +85,17 @@ _ASSUMED_LATENCY: Final = 0.15
 INTERRUPT_GRACE: Final = 10.0
 #: how often the waiting thread looks up (joins with a timeout stay interruptible)
 _JOIN_SLICE: Final = 0.1
+
+
+class BulkFailed(Exception):
+    """A bulk send stopped because sending one row raised (an expired role, a bug): the other
+    workers stopped too, and ``report`` says what happened to every row — so a retry of the
+    step does not send again to the rows that were sent.  ``cause`` is the error itself."""
+
+    def __init__(self, report: BulkReport, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.report = report
+        self.cause = cause
 
 
 class BulkInterrupted(KeyboardInterrupt):
@@ -295,23 +307,15 @@ def send_bulk_email(
     warnings: list[str] = []
     rate = _rate(session, max_send_rate, sum(len(p.to) for p in pending), warnings)
     runner = _BulkRunner(session, plan, rate, clock=clock, sleep=sleep)
-    interrupt = runner.run(_batches(pending, plan.template is not None), concurrency, results)
-    if interrupt is not None:
-        for item in pending:
-            if item.index not in results:
-                in_flight = item.index in runner.in_flight
-                results[item.index] = Delivery(
-                    item.recipient.row,
-                    item.recipient.to,
-                    UNKNOWN if in_flight else "NotSent",
-                    "",
-                    "interrupted while the request was in flight: SES may have accepted it"
-                    if in_flight
-                    else "not sent: the send was interrupted before this row",
-                )
+    stop = runner.run(_batches(pending, plan.template is not None), concurrency, results)
+    if stop is not None:
+        interrupted = isinstance(stop, KeyboardInterrupt)
+        runner.close(pending, "the send was interrupted" if interrupted else "the send failed")
         deliveries = [results[i] for i in range(len(rows))]
         report = BulkReport(deliveries, rate, clock() - started, runner.requests, warnings)
-        raise BulkInterrupted(report, interrupt)
+        if isinstance(stop, KeyboardInterrupt):
+            raise BulkInterrupted(report, stop)
+        raise BulkFailed(report, stop)
     if runner.stopped:
         warnings.append(
             "The daily sending quota ran out during the send: the rows marked NotSent were "
@@ -435,6 +439,8 @@ class _BulkRunner:
         self._lock = threading.Lock()
         #: indexes of the rows whose request is out now (Unknown if the run stops meanwhile)
         self.in_flight: set[int] = set()
+        self._results: dict[int, Delivery] = {}
+        self._closed = False
 
     @property
     def stopped(self) -> bool:
@@ -443,19 +449,21 @@ class _BulkRunner:
 
     def run(
         self, batches: list[list[_Pending]], concurrency: int | None, results: dict[int, Delivery]
-    ) -> KeyboardInterrupt | None:
+    ) -> BaseException | None:
         """Send every batch, recording one delivery per recipient in ``results``.
 
         The workers are daemon threads the calling thread waits for, so Ctrl-C (or SIGTERM as
         :class:`~amlses.errors.Signalled`) reaches the caller at once: no new send starts
         after it, the requests in flight are waited for up to :data:`INTERRUPT_GRACE` seconds
         (a second interrupt stops waiting), and the interrupt is returned for the caller to
-        report — rows without a result are then in flight (``Unknown``) or never started.
+        report — rows without a result are then in flight (``Unknown``) or never started.  An
+        error raised while sending a row stops the other workers the same way and is returned.
         """
         if not batches:
             return None
         queue = iter(batches)
         failures: list[BaseException] = []
+        self._results = results
 
         def work() -> None:
             try:
@@ -464,16 +472,10 @@ class _BulkRunner:
                         batch = next(queue, None)
                     if batch is None:
                         return
-                    for item, outcome in self._deliver(batch):
-                        row = item.recipient
-                        delivery = Delivery(
-                            row.row, row.to, outcome.status, outcome.message_id, outcome.error
-                        )
-                        with self._lock:
-                            results[item.index] = delivery
-                            self.in_flight.discard(item.index)
+                    self._deliver(batch)
             except BaseException as exc:  # noqa: BLE001 (handed to the waiting thread)
                 failures.append(exc)
+                self._interrupted.set()  # the others stop too: the send is reported as is
 
         count = min(concurrency or self._workers(batches), len(batches))
         workers = [
@@ -491,9 +493,35 @@ class _BulkRunner:
             except KeyboardInterrupt:
                 pass  # a second interrupt: stop waiting; what is in flight stays Unknown
             return interrupt
-        if failures:
-            raise failures[0]
-        return None
+        return failures[0] if failures else None
+
+    def close(self, pending: list[_Pending], why: str) -> None:
+        """After a stop: every row without an outcome is ``Unknown`` if its request is out,
+        else ``NotSent``; workers still running can record nothing from now on."""
+        with self._lock:
+            self._closed = True
+            for item in pending:
+                if item.index in self._results:
+                    continue
+                in_flight = item.index in self.in_flight
+                self._results[item.index] = Delivery(
+                    item.recipient.row,
+                    item.recipient.to,
+                    UNKNOWN if in_flight else "NotSent",
+                    "",
+                    f"{why} while the request was in flight: SES may have accepted it"
+                    if in_flight
+                    else f"not sent: {why} before this row",
+                )
+
+    def _record(self, item: _Pending, outcome: _Outcome) -> None:
+        """Keep a row's final outcome the moment it is known (an interrupt may come next)."""
+        row = item.recipient
+        delivery = Delivery(row.row, row.to, outcome.status, outcome.message_id, outcome.error)
+        with self._lock:
+            self.in_flight.discard(item.index)
+            if not self._closed:
+                self._results[item.index] = delivery
 
     def _workers(self, batches: list[list[_Pending]]) -> int:
         """Enough threads to keep up with the rate if a call takes ~150 ms; at most 32."""
@@ -503,21 +531,25 @@ class _BulkRunner:
         calls_per_second = self.rate / max(per_call, 1.0)
         return max(1, min(_MAX_WORKERS, math.ceil(calls_per_second * _ASSUMED_LATENCY) + 1))
 
-    def _deliver(self, batch: list[_Pending]) -> list[tuple[_Pending, _Outcome]]:
-        """Send ``batch`` until every recipient in it has a final outcome."""
-        done: list[tuple[_Pending, _Outcome]] = []
+    def _deliver(self, batch: list[_Pending]) -> None:
+        """Send ``batch`` until every recipient in it has a final outcome, recording each.
+
+        A row is "in flight" only while its request is out: a row SES refused and that waits
+        for its resend is not, so a stop then reports it ``NotSent`` (true), not ``Unknown``.
+        """
         todo = batch
         while todo:
             if self._interrupted.is_set():
-                return done  # the rows left are reported as never started
+                return  # the rows left are reported as never started
             if self._stop.is_set():
                 reason = "not sent: the daily sending quota ran out earlier in this send"
-                done.extend((item, _Outcome("NotSent", error=reason)) for item in todo)
-                break
+                for item in todo:
+                    self._record(item, _Outcome("NotSent", error=reason))
+                return
             self.bucket.acquire(sum(len(item.to) for item in todo))
             with self._lock:
                 if self._interrupted.is_set():  # interrupted while waiting for the bucket
-                    return done
+                    return
                 self.in_flight.update(item.index for item in todo)
             retry: list[_Pending] = []
             for item, outcome in zip(todo, self._attempt(todo), strict=True):
@@ -525,11 +557,12 @@ class _BulkRunner:
                     item.attempts += 1
                     retry.append(item)
                 else:
-                    done.append((item, outcome))
+                    self._record(item, outcome)
+            with self._lock:  # refused: not in flight while waiting to be resent
+                self.in_flight.difference_update(item.index for item in retry)
             if retry:
                 self.backoff.wait(max(item.attempts for item in retry) - 1)
             todo = retry
-        return done
 
     def _attempt(self, todo: list[_Pending]) -> list[_Outcome]:
         """One request for ``todo``: an outcome per recipient, in order."""

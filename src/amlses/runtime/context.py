@@ -180,10 +180,8 @@ class Context:
         self.failed_steps: list[AmlError] = []
         #: the error of the last step that failed and was continued past (If - Last step)
         self.last_error: AmlError | None = None
-        #: 0 on a step's first attempt, n on its n-th AM_RETRY (a bulk send resends only the
-        #: rows a retry still needs)
-        self.attempt = 0
         #: per-step memory of what a bulk send already delivered, for its AM_RETRY attempts
+        #: (the runner forgets it whenever the step starts anew)
         self.deliveries: dict[int, tuple[Step, dict[str, Any]]] = {}
         self.warned: set[str] = set()
         #: lower-cased names of variables a step uses as a secret (``SECRETKEY="%pw%"``):

@@ -129,9 +129,9 @@ class Runner:
         except AmlError as error:
             raise self.locate(error, step) from None
         attempt = 0
+        context.deliveries.pop(id(step), None)  # what a bulk step sent counts within its retries
         while True:
             try:
-                context.attempt = attempt
                 outcome = self._attempt(spec, step, policy)
                 break
             except KeyboardInterrupt as interrupt:
@@ -184,7 +184,9 @@ class Runner:
         if policy.timeout is None:
             return spec.handler(context, step, spec.bind(context, step))
         return run_with_timeout(
-            lambda: spec.handler(context, step, spec.bind(context, step)), policy.timeout
+            lambda: spec.handler(context, step, spec.bind(context, step)),
+            policy.timeout,
+            sends=spec.sends,
         )
 
     def _failed(self, step: Step, error: AmlError, policy: ErrorPolicy, seconds: float) -> Any:
@@ -202,7 +204,14 @@ class Runner:
                 f"{UNAVAILABLE[name]}",
             )
         if policy.run_task:
-            self.run_subtask(policy.run_task, step)
+            try:
+                self.run_subtask(policy.run_task, step)
+            except AmlError as task_error:  # the step's own policy still decides what follows
+                context.reporter.message(
+                    f"{step.position}: {step.label}: AM_RUNTASK {policy.run_task} failed: "
+                    f"{task_error.message}",
+                    "warning",
+                )
         error.handled = True
         if policy.action == "stop":
             raise error
@@ -243,11 +252,13 @@ def _remember_where(interrupt: KeyboardInterrupt, context: Context) -> None:
         interrupt.amlses_where = context.where()  # type: ignore[attr-defined]
 
 
-def run_with_timeout(action: Callable[[], Any], seconds: float) -> Any:
+def run_with_timeout(action: Callable[[], Any], seconds: float, *, sends: bool = False) -> Any:
     """Run ``action``; a StepError (code Timeout) when it takes longer than ``seconds``.
 
     The action runs on a daemon thread that is left to finish on its own: a botocore call
     cannot be interrupted safely, and the task must not wait for it (AM_TIMEOUT's meaning).
+    A step that ``sends`` may still deliver its message after that, so its timeout is an
+    :class:`~amlses.errors.UnknownOutcome`, which ``AM_RETRY`` does not repeat.
     """
     outcome: list[Any] = []
     failure: list[BaseException] = []
@@ -262,6 +273,11 @@ def run_with_timeout(action: Callable[[], Any], seconds: float) -> Any:
     worker.start()
     worker.join(seconds)
     if worker.is_alive():
+        if sends:
+            raise UnknownOutcome(
+                f"the send ran longer than AM_TIMEOUT ({seconds:g} s) and was abandoned; it "
+                "may still be delivered, so it is not sent again"
+            )
         error = StepError(f"the step ran longer than AM_TIMEOUT ({seconds:g} s) and was abandoned")
         error.code = "Timeout"
         raise error
