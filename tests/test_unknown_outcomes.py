@@ -196,3 +196,28 @@ class TestRetriesNeverSendTwice:
         )
         assert "Unknown; not retried" in result.stderr
         assert front.count("SendEmail") == 1
+
+
+class TestTlsFailures:
+    @pytest.mark.parametrize(
+        ("detail", "unknown"),
+        [
+            ("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed", False),
+            ("[SSL: WRONG_VERSION_NUMBER] wrong version number", False),
+            ("sslv3 alert handshake failure", False),
+            ("EOF occurred in violation of protocol (_ssl.c:2427)", True),
+            ("[SSL: DECRYPTION_FAILED_OR_BAD_RECORD_MAC] bad record mac", True),
+        ],
+    )
+    def test_only_a_failed_handshake_proves_the_request_never_left(
+        self, detail: str, unknown: bool
+    ) -> None:
+        """urllib3 reports a TLS error while reading the answer as SSLError as well."""
+        from botocore.exceptions import SSLError
+
+        from amlses.errors import AwsError
+        from amlses.mail.send import outcome_unknown
+
+        error = AwsError("SSLError", detail)
+        error.__cause__ = SSLError(endpoint_url="https://email.example", error=detail)
+        assert outcome_unknown(error) is unknown

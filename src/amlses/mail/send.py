@@ -127,6 +127,10 @@ def not_accepted(error: AmlError) -> bool:
     return False
 
 
+#: words of a TLS error that happened in the handshake, before any byte of the request was sent
+_HANDSHAKE_FAILURES: Final = ("certificate", "handshake", "wrong version number", "unknown ca")
+
+
 def outcome_unknown(error: AmlError) -> bool:
     """Whether SES may have accepted a message despite ``error``: the request left, and no
     answer proves a refusal.
@@ -140,12 +144,12 @@ def outcome_unknown(error: AmlError) -> bool:
     from botocore.parsers import ResponseParserError
 
     cause = error.__cause__
-    before_sending = (
-        bx.EndpointConnectionError,
-        bx.ConnectTimeoutError,
-        bx.ProxyConnectionError,
-        bx.SSLError,
-    )
+    if isinstance(cause, bx.SSLError):
+        # urllib3 reports a TLS failure while reading the answer as SSLError too: only a
+        # failed handshake or certificate proves the request never left
+        text = str(cause).lower()
+        return not any(sign in text for sign in _HANDSHAKE_FAILURES)
+    before_sending = (bx.EndpointConnectionError, bx.ConnectTimeoutError, bx.ProxyConnectionError)
     if isinstance(cause, before_sending):
         return False
     if isinstance(error, AwsError) and error.status is not None:
