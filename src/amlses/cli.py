@@ -220,6 +220,25 @@ def run(**settings: Any) -> None:
 
 
 @contextmanager
+def signals_deferred() -> Iterator[None]:
+    """While the block runs, Ctrl-C and SIGTERM are ignored (in the main thread only): for the
+    short cleanup after a task, which must finish to report what the task did."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in _STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+#: the signals that stop a run: Ctrl-C and a polite kill
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextmanager
 def termination_as_interrupt() -> Iterator[None]:
     """While the block runs, SIGTERM stops it the way Ctrl-C does (as :class:`Signalled`), so
     a run stops cleanly, says where it was and exits 143; the old handler comes back after."""
@@ -287,12 +306,16 @@ def _run(settings: dict[str, Any], redactor: Redactor) -> None:
             result = api.run(
                 text, task, options=options, reporter=recorder or human, redactor=redactor
             )
-        if emulator is not None:
-            outbox = emulator.outbox()
-            _report_outbox(outbox, settings["outbox"], quiet, redactor)
+        # The task is over and its result known: a late Ctrl-C must not cost the outbox, the
+        # result or its JSON, and what is left takes well under a second.
+        with signals_deferred():
+            if emulator is not None:
+                outbox = emulator.outbox()
+                _report_outbox(outbox, settings["outbox"], quiet, redactor)
     finally:
         if emulator is not None:
-            emulator.stop()
+            with signals_deferred():
+                emulator.stop()
     if recorder is not None:
         sent = None if outbox is None else [message.to_dict() for message in outbox]
         click.echo(result_json(result, recorder, redactor, task=prepared, outbox=sent))
