@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import Result
 
 from amlses.emulator import read_outbox
@@ -50,24 +51,39 @@ class TestSecretsInSubtasks:
             assert "pw = ****" in result.stdout
             assert_no_leak(everything(result), [CHILD_SECRET])
 
+    @pytest.mark.parametrize(
+        ("child", "written", "options"),
+        [
+            ("sub/child.aml", "sub\\child.aml", ("--json",)),
+            ("drive/jobs/child.aml", "C:\\jobs\\child.aml", ("--map-path", "C:\\={drive}/")),
+        ],
+        ids=["relative", "windows-path-mapped"],
+    )
     def test_a_child_secret_is_masked_from_the_first_line_of_the_parent(
-        self, tmp_path: Path, endpoint: str
+        self,
+        tmp_path: Path,
+        endpoint: str,
+        child: str,
+        written: str,
+        options: tuple[str, ...],
     ) -> None:
-        """The parent prints the value before the subtask is even loaded."""
+        """The parent prints the value before the subtask is even loaded; the early look at
+        subtasks for their secrets follows --map-path too."""
         write_task(
             tmp_path,
             f'<AMAWSSES ACTIVITY="list_identities" ACCESSKEY="{KEY_ID}" '
             f'SECRETKEY="{CHILD_SECRET}" RESULTDATASET="ids" />',
-            "sub/child.aml",
+            child,
         )
         parent = write_task(
             tmp_path,
             f"""<AMSHOWDIALOG>early: {CHILD_SECRET}</AMSHOWDIALOG>
-<AMTASK TASKFILE="sub\\child.aml" />
+<AMTASK TASKFILE="{written}" />
 """,
             "parent.aml",
         )
-        result = run(parent, endpoint, "--json")
+        args = [option.format(drive=tmp_path / "drive") for option in options]
+        result = run(parent, endpoint, *args)
         assert result.exit_code == 0, result.output
         assert "early: ****" in result.stdout
         assert_no_leak(everything(result), [CHILD_SECRET])
@@ -196,30 +212,6 @@ class TestRecursion:
         result = run(task, endpoint, "-q")
         assert "went on" in result.stdout
         assert "RecursionError" not in result.output
-
-
-class TestMappedSubtasks:
-    def test_a_subtask_named_by_a_windows_path_is_masked_from_the_first_line(
-        self, tmp_path: Path, endpoint: str
-    ) -> None:
-        """The early look at subtasks for their secrets follows --map-path too."""
-        write_task(
-            tmp_path,
-            f'<AMAWSSES ACTIVITY="list_identities" ACCESSKEY="{KEY_ID}" '
-            f'SECRETKEY="{CHILD_SECRET}" RESULTDATASET="ids" />',
-            "drive/jobs/child.aml",
-        )
-        parent = write_task(
-            tmp_path,
-            f"""<AMSHOWDIALOG>early: {CHILD_SECRET}</AMSHOWDIALOG>
-<AMTASK TASKFILE="C:\\jobs\\child.aml" />
-""",
-            "parent.aml",
-        )
-        result = run(parent, endpoint, "--map-path", f"C:\\={tmp_path / 'drive'}/")
-        assert result.exit_code == 0, result.output
-        assert "early: ****" in result.stdout
-        assert_no_leak(everything(result), [CHILD_SECRET])
 
 
 class TestReviewFindings:
