@@ -88,6 +88,16 @@ class Fail(Exception):
 # Text of values
 
 
+#: characters of a value shown in a step line or quoted in a message
+SHOWN_CHARACTERS = 60
+
+
+def shortened(text: str, limit: int = SHOWN_CHARACTERS) -> str:
+    """``text`` cut to ``limit`` characters with "…" when longer: step lines and messages show
+    a value, not a whole file of it."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def to_text(value: Value) -> str:
     """How ``value`` reads when it is spliced into text (VBA's ``CStr``, en-US).
 

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 from ..errors import StepError
 from ..lang.nodes import Step
 from ..runtime.datasets import Dataset
+from ..values import shortened
 from .registry import activity, element
 from .spec import BOOL, CHOICE, DATASET, NAME, VARIABLE, Args, Attr
 
@@ -50,7 +51,6 @@ _SCOPE = Attr(
 )
 _NAME = Attr("NAME", required=True, doc="the environment variable")
 _SECRET_NAME = re.compile(r"SECRET|PASSW|PWD|TOKEN|CREDENTIAL|PRIVATE|(?:^|_)KEY$", re.IGNORECASE)
-_SHOWN = 60
 
 
 def _key(name: str) -> str:
@@ -89,10 +89,6 @@ def _guard(context: Context, name: str, value: str) -> None:
         context.redactor.add(value)
 
 
-def _shown(value: str) -> str:
-    return value if len(value) <= _SHOWN else value[: _SHOWN - 1] + "…"
-
-
 def _set(context: Context, step: Step, args: Args, *, overwrite: bool, create: bool) -> str:
     _scope(context, step, args)
     key = _key(args.text("NAME"))
@@ -111,7 +107,7 @@ def _set(context: Context, step: Step, args: Args, *, overwrite: bool, create: b
         )
     _guard(context, key, value)
     os.environ[key] = value
-    return f"{key} = {_shown(value)}"
+    return f"{key} = {shortened(value)}"
 
 
 _VALUE = Attr("VALUE", default="", doc="the new value")
@@ -171,7 +167,7 @@ def environment_append(context: Context, step: Step, args: Args) -> str:
     os.environ[key] = value
     if args.text("RESULTVARIABLE"):
         context.set_variable(args.text("RESULTVARIABLE"), value, create=True)
-    return f"{key} = {_shown(value)}"
+    return f"{key} = {shortened(value)}"
 
 
 activity("AMAPPENDENVIRONMENT", "", *_APPEND_ATTRS, doc="append to an environment variable")(
@@ -196,7 +192,7 @@ def environment_get(context: Context, step: Step, args: Args) -> str:
     value = os.environ.get(key)
     _guard(context, key, value or "")
     context.set_variable(args.text("RESULTVARIABLE"), value or "", create=True)
-    return f"{key} is not set" if value is None else f"{key} = {_shown(value)}"
+    return f"{key} is not set" if value is None else f"{key} = {shortened(value)}"
 
 
 @activity("AMENVVARS", "delete", _NAME, _SCOPE, aliases=("remove",))

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from ..errors import StepError
 from ..expr import substitute
 from ..lang.nodes import Step
-from ..values import Value, to_text
+from ..values import Value, shortened, to_text
 from .registry import activity
 from .spec import BOOL, CHOICE, NAME, NUMBER, VARIABLE, Args, Attr
 
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 _VALID_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_SHOWN = 60  # characters of a value shown in a step line
 
 
 def _value(context: Context, step: Step, args: Args) -> Value:
@@ -67,8 +66,7 @@ def auto_typed(value: Value) -> Value:
 
 
 def _shown(value: Value) -> str:
-    text = to_text(value)
-    return text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…"
+    return shortened(to_text(value))
 
 
 @activity(

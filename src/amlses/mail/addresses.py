@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Final
 
 from ..errors import StepError
+from ..values import shortened
 from .common import MAX_RECIPIENTS, Addresses, MailError, Tags, TemplateData
 
 __all__ = [
@@ -157,8 +158,8 @@ def parse_template_data(data: TemplateData | None, what: str = "the template dat
     return text
 
 
-def _excerpt(text: str, limit: int = 60) -> str:
-    return repr(text if len(text) <= limit else text[: limit - 1] + "…")
+def _excerpt(text: str) -> str:
+    return repr(shortened(text))
 
 
 def split_paths(value: str | Iterable[str | PathLike[str]] | None) -> list[Path]:
