@@ -201,10 +201,6 @@ def _body(context: Context, args: Args, name: str) -> str | None:
     return args.text(name) if name in args.given else None
 
 
-def _text(args: Args, name: str) -> str:
-    return args.text(name)
-
-
 def _store_id(context: Context, args: Args, message_id: str) -> None:
     if args.text("RESULTVARIABLE"):
         context.set_variable(args.text("RESULTVARIABLE"), message_id, create=True)
@@ -213,21 +209,21 @@ def _store_id(context: Context, args: Args, message_id: str) -> None:
 def _envelope(args: Args) -> dict[str, Any]:
     """The keyword arguments every single send shares."""
     return {
-        "sender": _text(args, "FROM"),
-        "to": _text(args, "TO"),
-        "cc": _text(args, "CC"),
-        "bcc": _text(args, "BCC"),
-        "reply_to": _text(args, "REPLYTO"),
-        "return_path": _text(args, "RETURNPATH") or None,
-        "configuration_set": _text(args, "CONFIGURATIONSET") or None,
-        "tags": _text(args, "TAGS") or None,
+        "sender": args.text("FROM"),
+        "to": args.text("TO"),
+        "cc": args.text("CC"),
+        "bcc": args.text("BCC"),
+        "reply_to": args.text("REPLYTO"),
+        "return_path": args.text("RETURNPATH") or None,
+        "configuration_set": args.text("CONFIGURATIONSET") or None,
+        "tags": args.text("TAGS") or None,
     }
 
 
 def _count(args: Args, *names: str) -> int:
     from ..mail import parse_addresses
 
-    return sum(len(parse_addresses(_text(args, name), name)) for name in names)
+    return sum(len(parse_addresses(args.text(name), name)) for name in names)
 
 
 @activity(
@@ -248,13 +244,13 @@ def send_email(context: Context, step: Step, args: Args) -> str:
     """Send email (amlses extension): one message; with ATTACHMENTS, as MIME via SendRawEmail."""
     from .. import mail
 
-    attachments = [_path(context, str(p)) for p in mail.split_paths(_text(args, "ATTACHMENTS"))]
+    attachments = [_path(context, str(p)) for p in mail.split_paths(args.text("ATTACHMENTS"))]
     message_id = mail.send_email(
         session_for(context, args),
-        subject=_text(args, "SUBJECT"),
+        subject=args.text("SUBJECT"),
         text=_body(context, args, "TEXTBODY"),
         html=_body(context, args, "HTMLBODY"),
-        charset=_text(args, "CHARSET") or mail.DEFAULT_CHARSET,
+        charset=args.text("CHARSET") or mail.DEFAULT_CHARSET,
         attachments=attachments,
         sleep=context.options.sleep,
         **_envelope(args),
@@ -286,17 +282,17 @@ def send_raw_email(context: Context, step: Step, args: Args) -> str:
     if ("MESSAGE" in args.given) == ("MESSAGEFILE" in args.given):
         raise StepError("give the message as MESSAGEFILE (a file) or MESSAGE (text), not both")
     if "MESSAGEFILE" in args.given:
-        message = _read_bytes(context, _text(args, "MESSAGEFILE"), "MESSAGEFILE file")
+        message = _read_bytes(context, args.text("MESSAGEFILE"), "MESSAGEFILE file")
     else:  # text from an attribute has LF line ends; mail wants CRLF
-        message = re.sub(r"\r?\n", "\r\n", _text(args, "MESSAGE")).encode("utf-8")
-    destinations = [_text(args, name) for name in ("TO", "CC", "BCC") if _text(args, name)]
+        message = re.sub(r"\r?\n", "\r\n", args.text("MESSAGE")).encode("utf-8")
+    destinations = [args.text(name) for name in ("TO", "CC", "BCC") if args.text(name)]
     message_id = mail.send_raw_email(
         session_for(context, args),
         message,
-        sender=_text(args, "FROM") or None,
+        sender=args.text("FROM") or None,
         destinations=destinations,
-        configuration_set=_text(args, "CONFIGURATIONSET") or None,
-        tags=_text(args, "TAGS") or None,
+        configuration_set=args.text("CONFIGURATIONSET") or None,
+        tags=args.text("TAGS") or None,
         sleep=context.options.sleep,
     )
     _store_id(context, args, message_id)
@@ -323,14 +319,14 @@ def send_templated_email(context: Context, step: Step, args: Args) -> str:
 
     message_id = mail.send_templated_email(
         session_for(context, args),
-        template=_text(args, "TEMPLATE"),
-        template_data=_text(args, "TEMPLATEDATA"),
+        template=args.text("TEMPLATE"),
+        template_data=args.text("TEMPLATEDATA"),
         sleep=context.options.sleep,
         **_envelope(args),
     )
     _store_id(context, args, message_id)
     recipients = _count(args, "TO", "CC", "BCC")
-    return f"template {_text(args, 'TEMPLATE')} sent to {recipients} recipient(s): {message_id}"
+    return f"template {args.text('TEMPLATE')} sent to {recipients} recipient(s): {message_id}"
 
 
 @activity(
@@ -366,14 +362,14 @@ def send_bulk_email(context: Context, step: Step, args: Args) -> str:
     rows = _bulk_rows(context, args)
     earlier = _earlier_deliveries(context, step)
     todo = [row for row in rows if _row_key(row) not in earlier]
-    template = _text(args, "TEMPLATE") or None
+    template = args.text("TEMPLATE") or None
     content: dict[str, Any] = {}
     if template is None:
         content = {
-            "subject": _text(args, "SUBJECT"),
+            "subject": args.text("SUBJECT"),
             "text": _body(context, args, "TEXTBODY"),
             "html": _body(context, args, "HTMLBODY"),
-            "charset": _text(args, "CHARSET") or mail.DEFAULT_CHARSET,
+            "charset": args.text("CHARSET") or mail.DEFAULT_CHARSET,
         }
     report = None
     interrupted: KeyboardInterrupt | None = None
@@ -383,13 +379,13 @@ def send_bulk_email(context: Context, step: Step, args: Args) -> str:
             report = mail.send_bulk_email(
                 session_for(context, args),
                 todo,
-                sender=_text(args, "FROM"),
+                sender=args.text("FROM"),
                 template=template,
-                default_template_data=_text(args, "DEFAULTTEMPLATEDATA") or None,
-                reply_to=_text(args, "REPLYTO"),
-                return_path=_text(args, "RETURNPATH") or None,
-                configuration_set=_text(args, "CONFIGURATIONSET") or None,
-                tags=_text(args, "TAGS") or None,
+                default_template_data=args.text("DEFAULTTEMPLATEDATA") or None,
+                reply_to=args.text("REPLYTO"),
+                return_path=args.text("RETURNPATH") or None,
+                configuration_set=args.text("CONFIGURATIONSET") or None,
+                tags=args.text("TAGS") or None,
                 max_send_rate=args.number("MAXSENDRATE"),
                 clock=context.options.clock,
                 sleep=context.options.sleep,
@@ -412,15 +408,13 @@ def send_bulk_email(context: Context, step: Step, args: Args) -> str:
         raise failure  # the rows are kept (dataset, retry memory); the error is the step's
     for warning in report.warnings if report else ():
         context.reporter.message(warning, "warning")
-    sent = sum(1 for d in deliveries if d.Status in ("Success", "AlreadySent"))
-    unknown = sum(1 for d in deliveries if d.Status == "Unknown")
-    failed = len(deliveries) - sent - unknown
+    counts = mail.tally(deliveries)
+    sent, unknown, failed = counts.sent, counts.unknown, counts.failed
     if interrupted is not None:
-        not_sent = sum(1 for d in deliveries if d.Status == "NotSent")
         context.reporter.message(
             f"{step.position}: the bulk send was interrupted: {sent} sent, {unknown} in doubt "
-            f"(Unknown: SES may have accepted them), {not_sent} not sent, "
-            f"{failed - not_sent} failed; every row is in {name}. Running the task again sends "
+            f"(Unknown: SES may have accepted them), {counts.not_sent} not sent, "
+            f"{counts.refused} failed; every row is in {name}. Running the task again sends "
             "to every recipient again (amlses keeps no send journal yet): send to the NotSent "
             "rows only.",
             "warning",
@@ -490,9 +484,9 @@ def _bulk_rows(context: Context, args: Args) -> list[BulkRecipient]:
     if "DATASET" in args.given:
         columns, rows, where = _dataset_rows(context, args.text("DATASET"))
     else:
-        columns, rows, where = _csv_rows(context, _text(args, "CSVFILE"))
-    to_field = _field(columns, _text(args, "TOFIELD") or "To", where, "TOFIELD")
-    wanted = _text(args, "DATAFIELDS")
+        columns, rows, where = _csv_rows(context, args.text("CSVFILE"))
+    to_field = _field(columns, args.text("TOFIELD") or "To", where, "TOFIELD")
+    wanted = args.text("DATAFIELDS")
     fields = [_field(columns, f.strip(), where, "DATAFIELDS") for f in re.split(r"[,;]", wanted)]
     fields = [f for f in fields if f] if wanted.strip() else list(columns)
     index = {column: i for i, column in enumerate(columns)}
@@ -579,11 +573,11 @@ def update_template(context: Context, step: Step, args: Args) -> str:
 
 def _store_template(context: Context, args: Args, store: Any, done: str) -> str:
     """The shared body of create_template and update_template: same attributes, same call."""
-    name = _text(args, "TEMPLATE")
+    name = args.text("TEMPLATE")
     store(
         session_for(context, args),
         name,
-        subject=_text(args, "SUBJECT"),
+        subject=args.text("SUBJECT"),
         text=_body(context, args, "TEXTBODY"),
         html=_body(context, args, "HTMLBODY"),
     )
@@ -595,7 +589,7 @@ def delete_template(context: Context, step: Step, args: Args) -> str:
     """Delete template (amlses extension): absent templates succeed, as in SES."""
     from .. import mail
 
-    name = _text(args, "TEMPLATE")
+    name = args.text("TEMPLATE")
     existed = mail.delete_template(session_for(context, args), name)
     return f"template {name} deleted" if existed else f"template {name} did not exist"
 
@@ -631,7 +625,7 @@ def get_template(context: Context, step: Step, args: Args) -> str:
     """Get template (amlses extension): one row of Name, Subject, TextPart, HtmlPart."""
     from .. import mail
 
-    found = mail.get_template(session_for(context, args), _text(args, "TEMPLATE"))
+    found = mail.get_template(session_for(context, args), args.text("TEMPLATE"))
     columns = ("Name", "Subject", "TextPart", "HtmlPart")
     row = (found.name, found.subject, found.text, found.html)
     context.store_dataset(step, Dataset(args.text("RESULTDATASET"), columns, [row]))
@@ -655,7 +649,7 @@ def test_render_template(context: Context, step: Step, args: Args) -> str:
     from .. import mail
 
     rendered = mail.test_render_template(
-        session_for(context, args), _text(args, "TEMPLATE"), _text(args, "TEMPLATEDATA")
+        session_for(context, args), args.text("TEMPLATE"), args.text("TEMPLATEDATA")
     )
     if args.text("RESULTVARIABLE"):
         context.set_variable(args.text("RESULTVARIABLE"), rendered, create=True)

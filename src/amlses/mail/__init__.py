@@ -78,8 +78,10 @@ _EXPORTS = {
             "BulkRecipient",
             "BulkReport",
             "Delivery",
+            "Tally",
             "TokenBucket",
             "send_bulk_email",
+            "tally",
         ),
         ".bulk",
     ),
@@ -99,8 +101,10 @@ if TYPE_CHECKING:
         BulkRecipient,
         BulkReport,
         Delivery,
+        Tally,
         TokenBucket,
         send_bulk_email,
+        tally,
     )
     from .common import (
         DEFAULT_CHARSET,
@@ -139,16 +143,17 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
-    "DEFAULT_CHARSET",
-    "MAX_BULK_DESTINATIONS",
-    "MAX_MESSAGE_BYTES",
-    "MAX_RECIPIENTS",
     "BulkFailed",
     "BulkInterrupted",
     "BulkRecipient",
     "BulkReport",
+    "DEFAULT_CHARSET",
     "Delivery",
+    "MAX_BULK_DESTINATIONS",
+    "MAX_MESSAGE_BYTES",
+    "MAX_RECIPIENTS",
     "MailError",
+    "Tally",
     "Template",
     "TemplateInfo",
     "TokenBucket",
@@ -169,6 +174,7 @@ __all__ = [
     "send_raw_email",
     "send_templated_email",
     "split_paths",
+    "tally",
     "test_render_template",
     "update_template",
 ]

@@ -60,13 +60,16 @@ if TYPE_CHECKING:
     from ..aws.clients import SesClientSource
 
 __all__ = [
+    "SENT_STATUSES",
     "BulkFailed",
     "BulkInterrupted",
     "BulkRecipient",
     "BulkReport",
     "Delivery",
+    "Tally",
     "TokenBucket",
     "send_bulk_email",
+    "tally",
 ]
 
 # Per-destination statuses of SendBulkTemplatedEmail that say SES did not take that destination
@@ -189,6 +192,39 @@ class Delivery(NamedTuple):
     Error: str
 
 
+#: statuses that mean SES accepted the message: now, or in an earlier attempt of the same step
+SENT_STATUSES: Final = frozenset({"Success", "AlreadySent"})
+
+
+class Tally(NamedTuple):
+    """How the rows of a bulk send ended: one definition of "sent" for reports and step lines."""
+
+    sent: int
+    unknown: int
+    not_sent: int
+    refused: int
+
+    @property
+    def failed(self) -> int:
+        """Rows that did not go out: refused, or never started."""
+        return self.not_sent + self.refused
+
+
+def tally(deliveries: Iterable[Delivery]) -> Tally:
+    """Count ``deliveries`` by outcome (see :class:`Tally`)."""
+    sent = unknown = not_sent = refused = 0
+    for delivery in deliveries:
+        if delivery.Status in SENT_STATUSES:
+            sent += 1
+        elif delivery.Status == UNKNOWN:
+            unknown += 1
+        elif delivery.Status == "NotSent":
+            not_sent += 1
+        else:
+            refused += 1
+    return Tally(sent, unknown, not_sent, refused)
+
+
 @dataclass
 class BulkReport:
     """The outcome of :func:`send_bulk_email`: one :class:`Delivery` per recipient, in row order."""
@@ -204,7 +240,7 @@ class BulkReport:
     @property
     def sent(self) -> int:
         """How many recipients SES accepted."""
-        return sum(1 for d in self.deliveries if d.Status == "Success")
+        return tally(self.deliveries).sent
 
     @property
     def failed(self) -> list[Delivery]:
@@ -214,7 +250,7 @@ class BulkReport:
     @property
     def unknown(self) -> int:
         """How many recipients SES may or may not have accepted (in doubt: never resent)."""
-        return sum(1 for d in self.deliveries if d.Status == UNKNOWN)
+        return tally(self.deliveries).unknown
 
 
 @dataclass
