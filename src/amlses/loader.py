@@ -241,19 +241,14 @@ def unlock_secrets(task: Task, context: Context) -> None:
     reveal_task(task, context.options.vault, context.redactor)
     if context.options.force_endpoint_url:
         return
-    from .aws.credentials import resolve_secret  # reads the AWS credential files: if needed
-
     for step in task.walk():
         access_key, secret = step.value("ACCESSKEY").strip(), step.value("SECRETKEY")
         if not access_key or "%" in access_key or not is_automate_ciphertext(secret):
             continue
-        key = (access_key, secret)
-        if key not in context.resolved_secrets:
-            try:
-                context.resolved_secrets[key] = resolve_secret(access_key, secret)
-            except AmlError:
-                continue
-        context.redactor.add(context.resolved_secrets[key])
+        try:
+            context.redactor.add(context.resolved_secret(access_key, secret))
+        except AmlError:
+            continue
 
 
 def load_subtask(path: str, context: Context) -> Task:

@@ -101,7 +101,7 @@ def _build_connection(context: Context, args: Args) -> Connection:
         endpoint = args.text("SERVICEURL") or options.endpoint_url or None
         if access_key and (not secret or is_automate_ciphertext(secret)):
             # An encrypted or missing secret is looked up by access key id (spec §4.9).
-            secret = _resolved_secret(context, access_key, secret)
+            secret = context.resolved_secret(access_key, secret)
     context.redactor.add(secret)
     return Connection(
         access_key=access_key,
@@ -120,17 +120,6 @@ def _build_connection(context: Context, args: Args) -> Connection:
         proxy_user=args.text("PROXYUSER"),
         proxy_password=password,
     )
-
-
-def _resolved_secret(context: Context, access_key: str, secret: str) -> str:
-    """Resolve an Automate ciphertext once per run (a loop must not re-read credential files)."""
-    from ..aws.credentials import resolve_secret
-
-    cache = context.resolved_secrets
-    key = (access_key, secret)
-    if key not in cache:
-        cache[key] = resolve_secret(access_key, secret)
-    return cache[key]
 
 
 # -- the static check of every <AMAWSSES> step ---------------------------------------------

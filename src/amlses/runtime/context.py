@@ -255,6 +255,16 @@ class Context:
             self.redactor.add(to_text(value))
         self.variables[key] = Variable(name, value, readonly)
 
+    def resolved_secret(self, access_key: str, ciphertext: str) -> str:
+        """What an Automate-encrypted secret stands for, looked up by access key id once per
+        run (spec ``ses-action.md`` §4.9): a loop must not re-read the credential files."""
+        key = (access_key, ciphertext)
+        if key not in self.resolved_secrets:
+            from ..aws.credentials import resolve_secret  # reads the AWS credential files
+
+            self.resolved_secrets[key] = resolve_secret(access_key, ciphertext)
+        return self.resolved_secrets[key]
+
     def store_dataset(self, step: Step, dataset: Dataset) -> None:
         """Keep a dataset a step produced (replacing one of the same name) and report it."""
         self.datasets[dataset.name.lower()] = dataset
