@@ -701,13 +701,14 @@ def key_status() -> None:
 
 def _add_commands() -> None:
     """The commands that live in :mod:`amlses.commands`, one module each (each imports only
-    click at first, so ``amlses --help`` stays fast)."""
-    from .commands.doc import doc
-    from .commands.emulator import emulator
-    from .commands.stats import stats
+    click at first, so ``amlses --help`` stays fast); :data:`~amlses.commands.COMMANDS` lists
+    them."""
+    from importlib import import_module
 
-    for command in (doc, emulator, stats):
-        cli.add_command(command)
+    from .commands import COMMANDS
+
+    for module, name in COMMANDS:
+        cli.add_command(getattr(import_module(f"{__package__}.commands.{module}"), name))
 
 
 _add_commands()
