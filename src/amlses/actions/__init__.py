@@ -1,5 +1,5 @@
 """The actions: the registry (:mod:`.registry`), attribute specs (:mod:`.spec`) and one handler
-module per family of steps (``core``, ``flow``, ``variables``, ``ses``, ``mail``).
+module per family of steps (``core``, ``flow``, ``variables``, ``ses``, ``mail``, ``bulk`` …).
 
 Importing this package imports every handler module in it, so the registry is complete before
 anything looks a step up; a new element or activity is one new module here plus its tests.
