@@ -47,7 +47,8 @@ class AwsFiles:
 def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AwsFiles:
     """Isolate every test from the machine's AWS setup.
 
-    Removes every ``AWS_*`` and proxy variable, points ``AWS_CONFIG_FILE`` and
+    Removes every ``AWS_*`` and proxy variable, puts the send journal in ``tmp_path``, points
+    ``AWS_CONFIG_FILE`` and
     ``AWS_SHARED_CREDENTIALS_FILE`` at empty files (so ``~/.aws`` is never read) and disables
     the EC2 instance metadata lookup (which would otherwise wait on 169.254.169.254 whenever no
     credentials are found).  Returns the two files so a test can add profiles.
@@ -61,6 +62,8 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AwsFiles:
     monkeypatch.setenv("AWS_CONFIG_FILE", str(files.config))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(files.credentials))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    # bulk sends keep a journal by default: each test its own, never the user's state folder
+    monkeypatch.setenv("AMLSES_JOURNAL_DIR", str(tmp_path / "journal"))
     return files
 
 

@@ -891,7 +891,7 @@ class TestBulkSend:
             '"ann@example.com" or "Ann Lee <ann@example.com>", separated by commas or '
             "semicolons.",
         )
-        assert len(report.failed) == 3
+        assert report.failed == 3 and report.sent == 2 and report.unknown == 0
         assert recipients_of(read_outbox(endpoint)) == {"a@example.com": 1, "b@example.com": 1}
 
     def test_an_unverified_sender_fails_each_row_clearly(
@@ -1060,7 +1060,7 @@ class TestBulkSend:
         report = mail.send_bulk_email(
             ses, rows(500), sender=SENDER, sleep=no_sleep, concurrency=8, **options
         )
-        assert report.sent == 500 and not report.failed, report.failed
+        assert report.sent == 500 and report.failed == 0, report.deliveries[:3]
         delivered = recipients_of(read_outbox(endpoint))
         assert delivered == {f"user{i}@example.com": 1 for i in range(1, 501)}
         assert throttle.throttled > 0

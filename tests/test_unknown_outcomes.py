@@ -161,23 +161,34 @@ class TestBulkSends:
 
 
 class TestRetriesNeverSendTwice:
-    def test_the_same_address_twice_is_two_rows_for_a_retry(
-        self, tmp_path: Path, front: SesProxy, endpoint: str
+    @pytest.mark.parametrize(("allow", "messages"), [("NO", 1), ("YES", 2)])
+    def test_the_same_address_twice_is_a_duplicate_unless_allowed(
+        self, tmp_path: Path, front: SesProxy, endpoint: str, allow: str, messages: int
     ) -> None:
-        """A retry skips rows, not addresses: the second row of a listed-twice address is sent."""
-        (tmp_path / "r.csv").write_text("To\nann@example.com\nann@example.com\n")
+        """The same address twice (in other case) is one message and a Duplicate row; with
+        ALLOWDUPLICATES="YES" each row is sent, and a retry still skips rows, not addresses."""
+        (tmp_path / "r.csv").write_text("To\nann@example.com\nANN@example.com\n")
         front.fail(1, action="SendEmail")
         result = run(
             tmp_path,
             front,
             f'<AMAWSSES ACTIVITY="send_bulk_email" {CREDENTIALS} MAXERRORRETRY="0" '
             f'FROM="{SENDER}" CSVFILE="r.csv" TEXTBODY="x" MAXSENDRATE="100" '
-            'RESULTDATASET="Sent" AM_RETRY="1" />\n',
-            "-q",
+            f'RESULTDATASET="Sent" AM_RETRY="1" ALLOWDUPLICATES="{allow}" />\n',
+            "--json",
         )
         assert result.exit_code == 0, result.output
-        assert delivered(endpoint) == Counter({"ann@example.com": 2})
-        assert front.count("SendEmail") == 3
+        assert sum(delivered(endpoint).values()) == messages
+        statuses = [row[2] for row in json.loads(result.stdout)["datasets"]["Sent"]["rows"]]
+        # with duplicates allowed, the row not refused was sent by the first attempt
+        if allow == "NO":
+            assert statuses == ["Success", "Duplicate"]
+        else:
+            assert sorted(statuses) == ["AlreadySent", "Success"]
+        assert sorted(statuses) == (
+            ["Duplicate", "Success"] if allow == "NO" else ["AlreadySent", "Success"]
+        )
+        assert front.count("SendEmail") == messages + 1  # the refused send was resent once
 
     def test_a_send_abandoned_by_am_timeout_is_unknown_and_not_retried(
         self, tmp_path: Path, front: SesProxy

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import StepError, UnknownOutcome
@@ -21,10 +22,11 @@ from ..values import to_text
 from .mail import BODY, OPTIONS, SENDER, body_text, check_mail, read_text, step_path
 from .registry import activity
 from .ses import CONNECTED, ELEMENT, session_for
-from .spec import DATASET, NAME, NUMBER, Args, Attr
+from .spec import BOOL, DATASET, NAME, NUMBER, Args, Attr
 
 if TYPE_CHECKING:
     from ..mail import BulkRecipient, Delivery
+    from ..mail.bulk import BulkReport, Tally
     from ..runtime.context import Context
 
 
@@ -43,6 +45,22 @@ if TYPE_CHECKING:
     *BODY,
     Attr("MAXSENDRATE", NUMBER, minimum=1, doc="recipients a second (default: GetSendQuota)"),
     Attr(
+        "CAMPAIGN",
+        doc="a name: nobody on this send is ever mailed twice under it, however often it runs",
+    ),
+    Attr(
+        "ALLOWDUPLICATES",
+        BOOL,
+        default=False,
+        doc="YES: send to an address that repeats in the rows once per row",
+    ),
+    Attr(
+        "RESENDUNKNOWN",
+        BOOL,
+        default=False,
+        doc="YES: resend the rows an earlier run left in doubt (they may get two messages)",
+    ),
+    Attr(
         "RESULTDATASET",
         NAME,
         required=True,
@@ -59,8 +77,6 @@ def send_bulk_email(context: Context, step: Step, args: Args) -> str:
     from .. import mail
 
     rows = _bulk_rows(context, args)
-    earlier = _earlier_deliveries(context, step)
-    todo = [row for row in rows if _row_key(row) not in earlier]
     template = args.text("TEMPLATE") or None
     content: dict[str, Any] = {}
     if template is None:
@@ -70,71 +86,148 @@ def send_bulk_email(context: Context, step: Step, args: Args) -> str:
             "html": body_text(context, args, "HTMLBODY"),
             "charset": args.text("CHARSET") or mail.DEFAULT_CHARSET,
         }
+    envelope = {
+        "sender": args.text("FROM"),
+        "template": template,
+        "default_template_data": args.text("DEFAULTTEMPLATEDATA") or None,
+        "reply_to": args.text("REPLYTO"),
+        "return_path": args.text("RETURNPATH") or None,
+        "configuration_set": args.text("CONFIGURATIONSET") or None,
+        "tags": args.text("TAGS") or None,
+        **content,
+    }
+    journal = _journal(context, step, args, envelope)
+    # Without a journal, what earlier attempts of this very step sent (AM_RETRY) is kept in
+    # memory; with one, the journal knows it (and across runs too).
+    earlier = _earlier_deliveries(context, step) if journal is None else {}
+    todo = [row for row in rows if _row_key(row) not in earlier]
     report = None
     interrupted: KeyboardInterrupt | None = None
     failure: BaseException | None = None
+    progress = context.options.bulk_progress
+    where = str(step.position)
     try:
         if todo or not rows:  # an empty list is the send's own error to report
             report = mail.send_bulk_email(
                 session_for(context, args),
                 todo,
-                sender=args.text("FROM"),
-                template=template,
-                default_template_data=args.text("DEFAULTTEMPLATEDATA") or None,
-                reply_to=args.text("REPLYTO"),
-                return_path=args.text("RETURNPATH") or None,
-                configuration_set=args.text("CONFIGURATIONSET") or None,
-                tags=args.text("TAGS") or None,
                 max_send_rate=args.number("MAXSENDRATE"),
+                journal=journal[0] if journal else None,
+                journal_meta=journal[1] if journal else None,
+                allow_duplicates=args.flag("ALLOWDUPLICATES"),
+                resend_unknown=args.flag("RESENDUNKNOWN") or context.options.resend_unknown,
+                on_progress=(lambda p: progress(where, p)) if progress else None,
+                on_notice=lambda text: context.reporter.message(f"{where}: {text}"),
                 clock=context.options.clock,
                 sleep=context.options.sleep,
-                **content,
+                **envelope,
             )
     except mail.BulkInterrupted as stop:
         report, interrupted = stop.report, stop.cause
     except mail.BulkFailed as stop:
         report, failure = stop.report, stop.cause
+    finally:
+        if progress is not None:
+            progress(where, None)
     new = {d.Row: d for d in report.deliveries} if report else {}
     deliveries = [new.get(row.row) or _already(row, earlier[_row_key(row)]) for row in rows]
-    earlier.update(
-        (_row_key(row), d)
-        for row, d in zip(rows, deliveries, strict=True)
-        if d.Status in _DONE_STATUSES
-    )
+    if journal is None:
+        earlier.update(
+            (_row_key(row), d)
+            for row, d in zip(rows, deliveries, strict=True)
+            if d.Status in _DONE_STATUSES
+        )
     name = args.text("RESULTDATASET")
     context.store_dataset(step, Dataset(name, mail.Delivery._fields, deliveries))
     if failure is not None:
-        raise failure  # the rows are kept (dataset, retry memory); the error is the step's
+        raise failure  # the rows are kept (dataset, journal); the error is the step's
     for warning in report.warnings if report else ():
         context.reporter.message(warning, "warning")
     counts = mail.tally(deliveries)
-    sent, unknown, failed = counts.sent, counts.unknown, counts.failed
     if interrupted is not None:
-        context.reporter.message(
-            f"{step.position}: the bulk send was interrupted: {sent} sent, {unknown} in doubt "
-            f"(Unknown: SES may have accepted them), {counts.not_sent} not sent, "
-            f"{counts.refused} failed; every row is in {name}. Running the task again sends "
-            "to every recipient again (amlses keeps no send journal yet): send to the NotSent "
-            "rows only.",
-            "warning",
-        )
+        context.reporter.message(_interrupted(context, where, counts, name, report), "warning")
         raise interrupted
+    return _outcome(counts, len(deliveries), report, name)
+
+
+def _outcome(counts: Tally, total: int, report: BulkReport | None, name: str) -> str:
+    """The step's line — or its error, when not every row is done for good.
+
+    The rows are in the dataset either way; the step fails so that a task (AM_ERRORS,
+    AM_ONERROR) or its caller (exit code 1) cannot mistake a partial send for a whole.  With
+    only rows in doubt left it fails as Unknown, which AM_RETRY does not repeat.
+    """
+    sent, unknown, failed = counts.sent, counts.unknown, counts.failed
     if report is None:
-        outcome = f"{sent} of {len(deliveries)} sent by earlier attempts of this step"
+        outcome = f"{sent} of {total} sent by earlier attempts of this step"
     else:
         pace = "unpaced" if report.rate == float("inf") else f"at {report.rate:g}/s"
-        outcome = f"{sent} of {len(deliveries)} sent {pace} in {report.seconds:.1f} s"
+        outcome = f"{sent} of {total} sent {pace} in {report.seconds:.1f} s"
+    if counts.duplicates:
+        outcome += f", {counts.duplicates} duplicate(s) not sent"
     if unknown:
         outcome += f", {unknown} in doubt (Unknown: SES may have accepted them; not resent)"
     outcome += (f", {failed} failed" if failed else "") + f" -> {name}"
-    # The rows are in the dataset either way; the step fails so that a task (AM_ERRORS,
-    # AM_ONERROR) or its caller (exit code 1) cannot mistake a partial send for a whole.  With
-    # only rows in doubt left it fails as Unknown, which AM_RETRY does not repeat.
     if failed:
         raise StepError(f"not every recipient was sent to: {outcome}")
     if unknown:
         raise UnknownOutcome(f"not every recipient is known to be sent to: {outcome}")
     return outcome
+
+
+def _interrupted(
+    context: Context, where: str, counts: Tally, name: str, report: BulkReport | None
+) -> str:
+    """What an interrupted bulk send says: the counts, where the rows are, how to resume."""
+    text = (
+        f"{where}: the bulk send was interrupted: {counts.sent} sent, {counts.unknown} in "
+        f"doubt (Unknown: SES may have accepted them), {counts.not_sent} not sent, "
+        f"{counts.refused} failed; every row is in {name}."
+    )
+    if report is not None and report.journal is not None:
+        command = context.options.resume_command
+        how = f"run `{command}`" if command else "run the task again"
+        text += (
+            f" The journal {report.journal} has them all: to resume, {how} — it sends only "
+            "to the rows not sent, and leaves the rows in doubt alone"
+            " (--resend-unknown sends those too)."
+        )
+    else:
+        text += (
+            " There is no journal (it is off), so running the task again sends to every "
+            "recipient again: send to the NotSent rows only."
+        )
+    return text
+
+
+def _journal(
+    context: Context, step: Step, args: Args, envelope: dict[str, Any]
+) -> tuple[str, dict[str, str]] | None:
+    """The journal file of this send and its description, or None when journals are off.
+
+    A send is "the same" as an earlier one when the task file, the step (its result dataset)
+    and the message are: then an open journal is resumed.  A campaign is the same send
+    whatever the task, step or message, and is never finished for good.
+    """
+    from ..mail.journal import default_journal_dir, journal_path, send_key
+
+    options = context.options
+    if not options.journal:
+        return None
+    folder = Path(options.journal_dir) if options.journal_dir else default_journal_dir()
+    campaign = args.text("CAMPAIGN").strip()
+    task = context.task_file()
+    step_name = f"{args.text('RESULTDATASET')} ({step.position})"
+    if campaign:
+        key = send_key({"campaign": campaign.lower()})
+    else:
+        message = {k: v for k, v in envelope.items() if v not in (None, "")}
+        key = send_key(
+            {"task": task, "step": args.text("RESULTDATASET").lower(), "message": message}
+        )
+    path = journal_path(folder, key, reuse_finished=bool(campaign))
+    meta = {"key": key, "task": task, "step": step_name, "campaign": campaign}
+    return str(path), meta
 
 
 #: row statuses a retry of the same bulk step must not send again: accepted, or maybe accepted

@@ -16,10 +16,14 @@ threads (daemon threads the caller waits for, so an interrupt stops the send at 
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Final, NamedTuple, TypedDict, cast
 
 from ..aws.transport import translate_errors
@@ -41,6 +45,7 @@ from .common import (
     Tags,
     TemplateData,
 )
+from .journal import IN_FLIGHT, PENDING, Journal, claim_size, doubt_bound
 from .mime import MessageContent, message_content
 from .send import (
     Backoff,
@@ -63,6 +68,7 @@ __all__ = [
     "SENT_STATUSES",
     "BulkFailed",
     "BulkInterrupted",
+    "BulkProgress",
     "BulkRecipient",
     "BulkReport",
     "Delivery",
@@ -78,6 +84,8 @@ _RETRYABLE_STATUSES: Final = frozenset({"AccountThrottled", "TransientFailure"})
 _DAILY_QUOTA_STATUS: Final = "AccountDailyQuotaExceeded"
 #: the status of a recipient whose message SES may or may not have accepted (never resent)
 UNKNOWN: Final = "Unknown"
+#: the status of a row whose address an earlier row of the same input already has
+DUPLICATE: Final = "Duplicate"
 # Worker threads for bulk sends: enough to keep the rate if a call takes 150 ms (SendEmail from
 # a client far from its region), at most 32.  Beyond botocore's pool of 10 connections the extra
 # threads open connections that are not kept (urllib3 discards them quietly): a small cost next
@@ -203,6 +211,7 @@ class Tally(NamedTuple):
     unknown: int
     not_sent: int
     refused: int
+    duplicates: int = 0
 
     @property
     def failed(self) -> int:
@@ -212,22 +221,25 @@ class Tally(NamedTuple):
 
 def tally(deliveries: Iterable[Delivery]) -> Tally:
     """Count ``deliveries`` by outcome (see :class:`Tally`)."""
-    sent = unknown = not_sent = refused = 0
+    sent = unknown = not_sent = refused = duplicates = 0
     for delivery in deliveries:
         if delivery.Status in SENT_STATUSES:
             sent += 1
+        elif delivery.Status == DUPLICATE:
+            duplicates += 1
         elif delivery.Status == UNKNOWN:
             unknown += 1
         elif delivery.Status == "NotSent":
             not_sent += 1
         else:
             refused += 1
-    return Tally(sent, unknown, not_sent, refused)
+    return Tally(sent, unknown, not_sent, refused, duplicates)
 
 
 @dataclass
 class BulkReport:
-    """The outcome of :func:`send_bulk_email`: one :class:`Delivery` per recipient, in row order."""
+    """The outcome of :func:`send_bulk_email`: one :class:`Delivery` per recipient, in row order,
+    and the counts (all ints) of how the rows ended."""
 
     deliveries: list[Delivery]
     #: the pace used, in recipients a second (``inf`` when unlimited)
@@ -236,32 +248,71 @@ class BulkReport:
     #: SES send requests made, retries included
     requests: int
     warnings: list[str] = field(default_factory=list)
+    #: the journal file of the send, or None without one
+    journal: Path | None = None
+    #: after a kill at any instant, at most this many rows could have been in doubt
+    doubt_bound: int = 0
+
+    @property
+    def tally(self) -> Tally:
+        return tally(self.deliveries)
 
     @property
     def sent(self) -> int:
-        """How many recipients SES accepted."""
-        return tally(self.deliveries).sent
+        """How many recipients SES accepted (in this run or, ``AlreadySent``, an earlier one)."""
+        return self.tally.sent
 
     @property
-    def failed(self) -> list[Delivery]:
-        """The recipients SES did not accept, or may not have (``Unknown``)."""
-        return [d for d in self.deliveries if d.Status != "Success"]
+    def failed(self) -> int:
+        """How many recipients were not sent to: refused, or never started (``NotSent``)."""
+        return self.tally.failed
 
     @property
     def unknown(self) -> int:
         """How many recipients SES may or may not have accepted (in doubt: never resent)."""
-        return tally(self.deliveries).unknown
+        return self.tally.unknown
+
+    @property
+    def duplicates(self) -> int:
+        """How many rows repeated an earlier row's address and were not sent (``Duplicate``)."""
+        return self.tally.duplicates
+
+    @property
+    def finished(self) -> bool:
+        """Whether every row is done for good: ``Success``, ``AlreadySent`` or ``Duplicate``."""
+        counts = self.tally
+        return counts.unknown == counts.failed == 0
 
 
-@dataclass
+class BulkProgress(NamedTuple):
+    """Where a bulk send is, for a progress line: rows done (any outcome) of ``total``."""
+
+    done: int
+    total: int
+    unknown: int
+    failed: int
+    elapsed: float
+    #: recipients a second over the last few seconds
+    rate: float
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left at the current rate, or None while unknown."""
+        left = self.total - self.done
+        return left / self.rate if self.rate > 0 else (0.0 if left == 0 else None)
+
+
+@dataclass(slots=True)
 class _Pending:
-    """A recipient waiting to be sent: its place in the input, addresses and JSON data."""
+    """A recipient waiting to be sent: its place in the input, addresses, JSON data and its
+    key in the journal (its addresses, and ``#n`` for the n-th row of the same addresses)."""
 
     index: int
     recipient: BulkRecipient
     to: list[str]
     data: str
     attempts: int = 0
+    key: str = ""
 
 
 class _Outcome(NamedTuple):
@@ -288,6 +339,12 @@ def send_bulk_email(
     tags: Tags | None = None,
     max_send_rate: float | None = None,
     concurrency: int | None = None,
+    journal: str | os.PathLike[str] | None = None,
+    journal_meta: Mapping[str, str] | None = None,
+    allow_duplicates: bool = False,
+    resend_unknown: bool = False,
+    on_progress: Callable[[BulkProgress], None] | None = None,
+    on_notice: Callable[[str], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> BulkReport:
@@ -306,9 +363,17 @@ def send_bulk_email(
     :class:`MailError` or :class:`~amlses.errors.AwsError` only for problems that concern every
     row (no rows, a bad sender or default data, a template that does not exist), before
     anything is sent.
+
+    A row whose addresses an earlier row already has is ``Duplicate`` and not sent (compared
+    without case), unless ``allow_duplicates``.
+
+    ``journal`` is the path of a journal file (:mod:`amlses.mail.journal`): every row's state
+    is kept there durably, and a journal that exists is *resumed* — recipients it has as sent
+    are ``AlreadySent`` (not sent again), recipients in doubt stay ``Unknown`` (unless
+    ``resend_unknown``), the rest are sent; ``on_notice`` hears "resuming: …".  ``on_progress``
+    is called about twice a second from the calling thread while the send runs.
     """
     started = clock()
-    source = single_sender(sender)
     rows = [
         r if isinstance(r, BulkRecipient) else BulkRecipient(i, r)
         for i, r in enumerate(recipients, start=1)
@@ -317,18 +382,88 @@ def send_bulk_email(
         raise MailError(
             "NoRecipients", "The recipient list is empty: there is no row to send a message to."
         )
-    plan = _BulkPlan(
-        source=source,
-        template=template_name(template) if template else None,
-        default_data=parse_template_data(default_template_data, "DEFAULTTEMPLATEDATA"),
-        common=common_params(
+    plan = _plan(
+        sender,
+        template,
+        default_template_data,
+        common_params(
             reply_to=reply_to,
             return_path=return_path,
             configuration_set=configuration_set,
             tags=tags,
             tags_key="DefaultTags" if template else "Tags",
         ),
-        message=None if template else message_content(subject, text, html, charset),
+        None if template else message_content(subject, text, html, charset),
+        configuration_set,
+    )
+    if plan.template:
+        get_template(session, plan.template)  # one clear error now rather than one per row
+    results: dict[int, Delivery] = {}
+    pending = _keyed(
+        [p for p in (_prepare(i, row, results) for i, row in enumerate(rows)) if p],
+        results,
+        allow_duplicates,
+    )
+    warnings: list[str] = []
+    with Journal(Path(journal), journal_meta) if journal is not None else _no_journal() as book:
+        if book is not None:
+            pending = _resume(book, pending, results, resend_unknown, on_notice)
+        rate = _rate(session, max_send_rate, sum(len(p.to) for p in pending), warnings)
+        runner = _BulkRunner(session, plan, rate, journal=book, clock=clock, sleep=sleep)
+        progress = (
+            _Progress(runner.snapshot, len(rows), clock, on_progress) if on_progress else None
+        )
+        batches = _batches(pending, plan.template is not None)
+        stop = runner.run(batches, concurrency, results, progress)
+        if stop is not None:
+            interrupted = isinstance(stop, KeyboardInterrupt)
+            runner.close(pending, "the send was interrupted" if interrupted else "the send failed")
+        deliveries = [results[i] for i in range(len(rows))]
+        report = BulkReport(
+            deliveries,
+            rate,
+            clock() - started,
+            runner.requests,
+            warnings,
+            journal=book.path if book is not None else None,
+            doubt_bound=runner.doubt_bound,
+        )
+        if book is not None:
+            book.set_meta({"finished": "yes" if report.finished else "no", "rows": str(len(rows))})
+    if progress is not None:
+        progress.tick(force=True)
+    if isinstance(stop, KeyboardInterrupt):
+        raise BulkInterrupted(report, stop)
+    if stop is not None:
+        raise BulkFailed(report, stop)
+    if runner.stopped:
+        warnings.append(
+            "The daily sending quota ran out during the send: the rows marked NotSent were "
+            "not sent and can be sent again once the quota allows."
+        )
+    return report
+
+
+@contextmanager
+def _no_journal() -> Iterator[None]:
+    yield None
+
+
+def _plan(
+    sender: str,
+    template: str | None,
+    default_data: TemplateData | None,
+    common: dict[str, object],
+    message: MessageContent | None,
+    configuration_set: str | None,
+) -> _BulkPlan:
+    source = single_sender(sender)
+    return _BulkPlan(
+        source=source,
+        template=template_name(template) if template else None,
+        default_data=parse_template_data(default_data, "DEFAULTTEMPLATEDATA"),
+        common=common,
+        message=message,
         facts={
             "sender": address_of(source),
             "template": (template or "").strip(),
@@ -336,29 +471,133 @@ def send_bulk_email(
             "bulk": "yes",
         },
     )
-    if plan.template:
-        get_template(session, plan.template)  # one clear error now rather than one per row
-    results: dict[int, Delivery] = {}
-    pending = [p for p in (_prepare(i, row, results) for i, row in enumerate(rows)) if p]
-    warnings: list[str] = []
-    rate = _rate(session, max_send_rate, sum(len(p.to) for p in pending), warnings)
-    runner = _BulkRunner(session, plan, rate, clock=clock, sleep=sleep)
-    stop = runner.run(_batches(pending, plan.template is not None), concurrency, results)
-    if stop is not None:
-        interrupted = isinstance(stop, KeyboardInterrupt)
-        runner.close(pending, "the send was interrupted" if interrupted else "the send failed")
-        deliveries = [results[i] for i in range(len(rows))]
-        report = BulkReport(deliveries, rate, clock() - started, runner.requests, warnings)
-        if isinstance(stop, KeyboardInterrupt):
-            raise BulkInterrupted(report, stop)
-        raise BulkFailed(report, stop)
-    if runner.stopped:
-        warnings.append(
-            "The daily sending quota ran out during the send: the rows marked NotSent were "
-            "not sent and can be sent again once the quota allows."
+
+
+def recipient_key(addresses: Iterable[str]) -> str:
+    """What makes two rows "the same recipient": their bare addresses, without case, sorted."""
+    return ",".join(sorted(address_of(a).lower() for a in addresses))
+
+
+def _keyed(
+    pending: list[_Pending], results: dict[int, Delivery], allow_duplicates: bool
+) -> list[_Pending]:
+    """Give each row its journal key; a row repeating an earlier row's addresses is
+    ``Duplicate`` (not sent) unless ``allow_duplicates``, which sends it under key ``…#n``."""
+    first: dict[str, int] = {}
+    seen: dict[str, int] = {}
+    kept: list[_Pending] = []
+    for item in pending:
+        base = recipient_key(item.to)
+        count = seen[base] = seen.get(base, 0) + 1
+        if count == 1:
+            first[base] = item.recipient.row
+            item.key = base
+        elif allow_duplicates:
+            item.key = f"{base}#{count}"
+        else:
+            row = item.recipient
+            results[item.index] = Delivery(
+                row.row,
+                row.to,
+                DUPLICATE,
+                "",
+                f"the same address as row {first[base]}: not sent twice "
+                '(ALLOWDUPLICATES="YES" sends anyway)',
+            )
+            continue
+        kept.append(item)
+    return kept
+
+
+def _resume(
+    book: Journal,
+    pending: list[_Pending],
+    results: dict[int, Delivery],
+    resend_unknown: bool,
+    on_notice: Callable[[str], None] | None,
+) -> list[_Pending]:
+    """The rows still to send after what the journal says an earlier run did.
+
+    Sent rows become ``AlreadySent`` with their MessageId; rows in doubt (``Unknown``, or
+    ``InFlight`` when the earlier run was killed) stay ``Unknown`` unless ``resend_unknown``;
+    refused and unsent rows are sent again.  Every row to send is (re)written ``Pending``.
+    """
+    known = book.rows()
+    todo: list[_Pending] = []
+    already = doubt = resent = 0
+    for item in pending:
+        found = known.get(item.key)
+        row = item.recipient
+        if found is not None and found.status in SENT_STATUSES:
+            note = "sent by an earlier run of this send (journal): not sent again"
+            results[item.index] = Delivery(row.row, row.to, "AlreadySent", found.message_id, note)
+            already += 1
+        elif found is not None and found.status in (UNKNOWN, IN_FLIGHT):
+            if resend_unknown:
+                resent += 1
+                todo.append(item)
+                continue
+            error = found.error or (
+                "the run sending it stopped while the request was in flight: SES may have "
+                "accepted it"
+            )
+            results[item.index] = Delivery(row.row, row.to, UNKNOWN, "", error)
+            doubt += 1
+        else:
+            todo.append(item)
+    stale = [(k, r.status) for k, r in known.items() if r.status == IN_FLIGHT]
+    book.add((k, known[k].row, known[k].recipient, UNKNOWN, _KILLED) for k, _ in stale)
+    book.add((p.key, p.recipient.row, p.recipient.to, PENDING, "") for p in todo)
+    if known and on_notice is not None:
+        extra = f" (resending {resent} in doubt, as asked)" if resent else ""
+        on_notice(
+            f"resuming: {already} already sent, {doubt} in doubt, {len(todo)} to go{extra} "
+            f"(journal {book.path})"
         )
-    deliveries = [results[i] for i in range(len(rows))]
-    return BulkReport(deliveries, rate, clock() - started, runner.requests, warnings)
+    return todo
+
+
+_KILLED: Final = (
+    "the run sending it was stopped or killed while the request was in flight: SES may have "
+    "accepted it"
+)
+
+
+class _Progress:
+    """Calls ``on_progress`` at most twice a second with the counts of ``results``."""
+
+    _EVERY: Final = 0.5
+
+    def __init__(
+        self,
+        snapshot: Callable[[], list[Delivery]],
+        total: int,
+        clock: Callable[[], float],
+        on_progress: Callable[[BulkProgress], None],
+    ) -> None:
+        self.snapshot = snapshot
+        self.total = total
+        self.clock = clock
+        self.on_progress = on_progress
+        self.started = clock()
+        self._last = -math.inf
+        self._window: deque[tuple[float, int]] = deque(maxlen=10)
+
+    def tick(self, *, force: bool = False) -> None:
+        now = self.clock()
+        if not force and now - self._last < self._EVERY:
+            return
+        self._last = now
+        deliveries = self.snapshot()
+        done = len(deliveries)
+        self._window.append((now, done))
+        then, before = self._window[0]
+        rate = (done - before) / (now - then) if now > then else 0.0
+        counts = tally(deliveries)
+        elapsed = now - self.started
+        self.on_progress(
+            BulkProgress(done, self.total, counts.unknown, counts.failed, elapsed, rate)
+        )
 
 
 @dataclass(frozen=True)
@@ -439,9 +678,12 @@ def _batches(pending: list[_Pending], bulk: bool) -> list[list[_Pending]]:
     return batches
 
 
-def _join(threads: list[threading.Thread], seconds: float) -> None:
+def _join(
+    threads: list[threading.Thread], seconds: float, tick: Callable[[], None] | None = None
+) -> None:
     """Wait for ``threads`` (at most ``seconds``) in short slices, so that an interrupt reaches
-    the waiting thread at once rather than when a thread happens to end."""
+    the waiting thread at once rather than when a thread happens to end; ``tick`` runs
+    between slices (the progress line)."""
     deadline = time.monotonic() + seconds
     for thread in threads:
         while thread.is_alive():
@@ -449,6 +691,8 @@ def _join(threads: list[threading.Thread], seconds: float) -> None:
             if left <= 0:
                 return
             thread.join(min(_JOIN_SLICE, left))
+            if tick is not None:
+                tick()
 
 
 class _BulkRunner:
@@ -460,10 +704,16 @@ class _BulkRunner:
         plan: _BulkPlan,
         rate: float,
         *,
+        journal: Journal | None,
         clock: Callable[[], float],
         sleep: Callable[[float], None],
     ) -> None:
         self.client = session.without_retries().client
+        self.journal = journal
+        #: batches claimed in the journal (durably in flight) and not yet taken by a worker
+        self._claimed: deque[list[_Pending]] = deque()
+        self._claim_calls = 1
+        self.doubt_bound = 0
         self.retries = retry_budget(session)
         self.plan = plan
         self.rate = rate
@@ -484,7 +734,11 @@ class _BulkRunner:
         return self._stop.is_set()
 
     def run(
-        self, batches: list[list[_Pending]], concurrency: int | None, results: dict[int, Delivery]
+        self,
+        batches: list[list[_Pending]],
+        concurrency: int | None,
+        results: dict[int, Delivery],
+        progress: _Progress | None = None,
     ) -> BaseException | None:
         """Send every batch, recording one delivery per recipient in ``results``.
 
@@ -495,17 +749,22 @@ class _BulkRunner:
         report — rows without a result are then in flight (``Unknown``) or never started.  An
         error raised while sending a row stops the other workers the same way and is returned.
         """
+        self._results = results
         if not batches:
             return None
         queue = iter(batches)
         failures: list[BaseException] = []
-        self._results = results
+        count = min(concurrency or self._workers(batches), len(batches))
+        per_call = max(len(batch) for batch in batches)
+        self._claim_calls = claim_size(self.rate, per_call)
+        if self.journal is not None:
+            self.doubt_bound = doubt_bound(count * per_call, self._claim_calls * per_call)
 
         def work() -> None:
             try:
                 while not self._interrupted.is_set():
                     with self._lock:
-                        batch = next(queue, None)
+                        batch = self._next(queue)
                     if batch is None:
                         return
                     self._deliver(batch)
@@ -513,15 +772,15 @@ class _BulkRunner:
                 failures.append(exc)
                 self._interrupted.set()  # the others stop too: the send is reported as is
 
-        count = min(concurrency or self._workers(batches), len(batches))
         workers = [
             threading.Thread(target=work, name=f"amlses-bulk-{n}", daemon=True)
             for n in range(count)
         ]
         for worker in workers:
             worker.start()
+        tick = progress.tick if progress is not None else None
         try:
-            _join(workers, math.inf)
+            _join(workers, math.inf, tick)
         except KeyboardInterrupt as interrupt:
             self._interrupted.set()
             try:
@@ -530,6 +789,25 @@ class _BulkRunner:
                 pass  # a second interrupt: stop waiting; what is in flight stays Unknown
             return interrupt
         return failures[0] if failures else None
+
+    def _next(self, queue: Iterator[list[_Pending]]) -> list[_Pending] | None:
+        """The next batch to send (called under the lock).  With a journal, batches are
+        claimed a few at a time: marked in flight durably, in one transaction with the
+        outcomes known so far, before any of their requests may leave."""
+        if self.journal is None:
+            return next(queue, None)
+        if not self._claimed:
+            claim = [batch for _, batch in zip(range(self._claim_calls), queue, strict=False)]
+            if not claim:
+                return None
+            self.journal.claim(item.key for batch in claim for item in batch)
+            self._claimed.extend(claim)
+        return self._claimed.popleft()
+
+    def snapshot(self) -> list[Delivery]:
+        """The outcomes known now (for the progress line)."""
+        with self._lock:
+            return list(self._results.values())
 
     def close(self, pending: list[_Pending], why: str) -> None:
         """After a stop: every row without an outcome is ``Unknown`` if its request is out,
@@ -540,7 +818,7 @@ class _BulkRunner:
                 if item.index in self._results:
                     continue
                 in_flight = item.index in self.in_flight
-                self._results[item.index] = Delivery(
+                delivery = Delivery(
                     item.recipient.row,
                     item.recipient.to,
                     UNKNOWN if in_flight else "NotSent",
@@ -549,6 +827,9 @@ class _BulkRunner:
                     if in_flight
                     else f"not sent: {why} before this row",
                 )
+                self._results[item.index] = delivery
+                if self.journal is not None:
+                    self.journal.record(item.key, delivery.Status, "", delivery.Error)
 
     def _record(self, item: _Pending, outcome: _Outcome) -> None:
         """Keep a row's final outcome the moment it is known (an interrupt may come next)."""
@@ -558,6 +839,8 @@ class _BulkRunner:
             self.in_flight.discard(item.index)
             if not self._closed:
                 self._results[item.index] = delivery
+                if self.journal is not None:
+                    self.journal.record(item.key, outcome.status, outcome.message_id, outcome.error)
 
     def _workers(self, batches: list[list[_Pending]]) -> int:
         """Enough threads to keep up with the rate if a call takes ~150 ms; at most 32."""

@@ -27,6 +27,7 @@ from .sessions import Sessions
 if TYPE_CHECKING:
     from ..aws.clients import ClientCache
     from ..lang.nodes import Block, Step, Task
+    from ..mail.bulk import BulkProgress
     from ..source import Position
 
 DEFAULT_MAX_ITERATIONS = 1_000_000
@@ -144,6 +145,17 @@ class RunOptions:
     #: where Windows paths written in tasks (``C:\…``, ``\\server\share\…``) are here
     #: (``amlses run --map-path``); empty: such a path fails its step, naming the option
     path_map: PathMap = field(default_factory=PathMap)
+    #: whether bulk sends keep a journal (resume, nothing sent twice across runs), and where
+    #: (``--journal-dir``; None: ``AMLSES_JOURNAL_DIR``, else the user's state folder)
+    journal: bool = True
+    journal_dir: str | None = None
+    #: resend the recipients a journal has in doubt (``--resend-unknown``): may mail them twice
+    resend_unknown: bool = False
+    #: the command that runs this task again, for "to resume, run …" (the CLI sets it)
+    resume_command: str | None = None
+    #: told where a bulk send is while it runs, about twice a second (the CLI's progress
+    #: line): the step's position and the counts, then None when the send ended
+    bulk_progress: Callable[[str, BulkProgress | None], None] | None = None
 
 
 class Context:
@@ -290,6 +302,11 @@ class Context:
             return resolve_task_path(path, task.source.name, self.options.path_map)
         except UnmappedPathError as exc:
             raise StepError(exc.message) from None
+
+    def task_file(self) -> str:
+        """The absolute path of the task file that is running (a subtask's own)."""
+        task = self._runner.task if self._runner is not None else self.task
+        return os.path.abspath(task.source.name)
 
     def store_error(self, step: Step, error: AmlError, task: Task) -> None:
         """Fill the ``AMError`` dataset (one row) for a failed step, secrets masked."""
