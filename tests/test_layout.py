@@ -31,7 +31,14 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "amlses.lazy",
         "amlses.version",
     ),
-    ("amlses.redact", "amlses.vault", "amlses.lang", "amlses.expr", "amlses.aws"),
+    (
+        "amlses.redact",
+        "amlses.vault",
+        "amlses.lang",
+        "amlses.expr",
+        "amlses.aws",
+        "amlses.tables",
+    ),
     ("amlses.mail", "amlses.smtp", "amlses.ses", "amlses.stats"),
     (
         "amlses.runtime.datasets",
@@ -53,6 +60,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "amlses.commands",
         "amlses.commands.doc",
         "amlses.commands.emulator",
+        "amlses.commands.journal",
         "amlses.commands.stats",
         "amlses.cli",
         "amlses.__main__",

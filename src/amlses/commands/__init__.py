@@ -13,5 +13,6 @@ from typing import Final
 COMMANDS: Final[tuple[tuple[str, str], ...]] = (
     ("doc", "doc"),
     ("emulator", "emulator"),
+    ("journal", "journal"),
     ("stats", "stats"),
 )
