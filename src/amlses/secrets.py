@@ -16,7 +16,9 @@ from typing import Final
 MASK: Final = "****"
 
 #: attribute names whose values are secrets wherever they appear, in tasks and subtasks alike
-SECRET_ATTRIBUTES: Final = frozenset({"SECRETKEY", "PROXYPWD", "SESSIONTOKEN", "PASSWORD"})
+SECRET_ATTRIBUTES: Final = frozenset(
+    {"SECRETKEY", "PROXYPWD", "SESSIONTOKEN", "PASSWORD", "CERTIFICATEPASSPHRASE"}
+)
 
 #: attributes whose value may carry credentials in URL form (``user:password@host:port``): the
 #: password part is a secret
