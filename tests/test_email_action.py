@@ -208,7 +208,7 @@ class TestHostBased:
         with pytest.raises(TaskError) as caught:
             run(tmp_path, f'<AMSENDEMAIL FROM="{SENDER}" TO="bob@example.com" BODY="x" />\n')
         assert caught.value.message == (
-            "Give SERVER (the step names its own server and login) or SESSION (one opened by "
+            "give SERVER (the step names its own server and login) or SESSION (one opened by "
             '<AMEMAIL ACTIVITY="create_session">): amlses has no System mail server such as '
             "Automate's default properties"
         )
@@ -307,6 +307,18 @@ class TestMessage:
         assert result.exit_code == 2
         assert "give the message body once, not as BODY and the step's text" in result.output
 
+    def test_a_line_break_cannot_smuggle_a_header_into_the_message(
+        self, tmp_path: Path, server: LocalSmtpServer
+    ) -> None:
+        result, _ = run(
+            tmp_path,
+            f'<AMSENDEMAIL {server_attrs(server)} FROM="{SENDER}" TO="bob@example.com" '
+            'SUBJECT="hi&#13;&#10;Bcc: evil@example.com" BODY="x" />\n',
+        )
+        assert result.error is not None
+        assert result.error.message == "SUBJECT holds a line break; a subject is one line"
+        assert server.connections == 0
+
     def test_a_missing_attachment_fails_before_anything_is_sent(
         self, tmp_path: Path, server: LocalSmtpServer
     ) -> None:
@@ -322,6 +334,24 @@ class TestMessage:
 
 
 class TestFailures:
+    def test_an_untrusted_certificate_fails_unless_ignoreinvalidcertificate_says_so(
+        self, tmp_path: Path, server: LocalSmtpServer, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.delenv("SSL_CERT_FILE")  # the local CA is trusted no more
+        send = f'<AMSENDEMAIL {server_attrs(server)} FROM="{SENDER}" TO="bob@example.com" '
+        result, _ = run(tmp_path, send + 'BODY="x" />\n')
+        assert result.error is not None
+        assert result.error.code == "CertificateError"
+        assert 'set IGNOREINVALIDCERTIFICATE="YES"' in result.error.message
+        assert server.received() == []
+        result, lines = run(tmp_path, send + 'BODY="x" IGNOREINVALIDCERTIFICATE="YES" />\n')
+        assert result.ok, result.error
+        assert len(server.received()) == 1
+        assert lines.lines[0].startswith(
+            f'warning: IGNOREINVALIDCERTIFICATE="YES": the TLS certificate of {server.host} is '
+            "not checked"
+        )
+
     def test_a_wrong_password_is_authentication_failed(
         self, tmp_path: Path, server: LocalSmtpServer
     ) -> None:

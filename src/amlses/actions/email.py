@@ -231,10 +231,12 @@ def check_send(checker: StaticCheck, step: Step) -> None:
         if extra:
             checker.problem(_with_session(extra), step.position, step)
     elif step.get("SERVER") is None:
-        checker.problem(_NO_CONNECTION[0].upper() + _NO_CONNECTION[1:], step.position, step)
+        checker.problem(_NO_CONNECTION, step.position, step)
     for attr in EXCHANGE_ATTRS:
         found = step.get(attr.name)
-        if found is not None:
+        # a saved task may write them with their off values: only a setting that asks for
+        # something is worth a warning
+        if found is not None and found.value.strip().lower() not in ("", "no", "false", "0"):
             checker.problem(
                 f"{attr.name} is an Exchange (EWS) setting and has no effect over SMTP",
                 found.where,

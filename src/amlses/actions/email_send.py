@@ -363,15 +363,22 @@ def compose(context: Context, step: Step, args: Args) -> Composed:
     attachments = [
         Path(context.resolve_path(str(p))) for p in split_paths(args.text("ATTACHMENTS"))
     ]
-    message = build_message(
-        sender=sender,
-        to=to,
-        cc=cc,
-        subject=args.text("SUBJECT"),
-        text=None if html else body,
-        html=body if html else None,
-        attachments=attachments,
-    )
+    subject = args.text("SUBJECT")
+    if "\r" in subject or "\n" in subject:
+        # a header cannot hold a line break (one would start a header of its own: Bcc: …)
+        raise StepError("SUBJECT holds a line break; a subject is one line")
+    try:
+        message = build_message(
+            sender=sender,
+            to=to,
+            cc=cc,
+            subject=subject,
+            text=None if html else body,
+            html=body if html else None,
+            attachments=attachments,
+        )
+    except ValueError as exc:  # the email package refuses a header it cannot write safely
+        raise StepError(f"the message cannot be built: {exc}") from None
     headers = PRIORITY_HEADERS.get(args.text("PRIORITY"))
     if headers is not None:
         message["X-Priority"], message["Importance"] = headers
