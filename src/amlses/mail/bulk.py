@@ -15,6 +15,7 @@ threads (daemon threads the caller waits for, so an interrupt stops the send at 
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import threading
@@ -710,8 +711,10 @@ class _BulkRunner:
     ) -> None:
         self.client = session.without_retries().client
         self.journal = journal
-        #: batches claimed in the journal (durably in flight) and not yet taken by a worker
-        self._claimed: deque[list[_Pending]] = deque()
+        #: the batches no worker has taken yet
+        self._queue: deque[list[_Pending]] = deque()
+        #: rows claimed in the journal (durably in flight) whose outcome is not recorded yet
+        self._claimed: set[int] = set()
         self._claim_calls = 1
         self.doubt_bound = 0
         self.retries = retry_budget(session)
@@ -752,19 +755,20 @@ class _BulkRunner:
         self._results = results
         if not batches:
             return None
-        queue = iter(batches)
+        self._queue = deque(batches)
         failures: list[BaseException] = []
         count = min(concurrency or self._workers(batches), len(batches))
         per_call = max(len(batch) for batch in batches)
         self._claim_calls = claim_size(self.rate, per_call)
         if self.journal is not None:
             self.doubt_bound = doubt_bound(count * per_call, self._claim_calls * per_call)
+            self.journal.set_meta({"doubt_bound": str(self.doubt_bound)})
 
         def work() -> None:
             try:
                 while not self._interrupted.is_set():
                     with self._lock:
-                        batch = self._next(queue)
+                        batch = self._queue.popleft() if self._queue else None
                     if batch is None:
                         return
                     self._deliver(batch)
@@ -790,19 +794,22 @@ class _BulkRunner:
             return interrupt
         return failures[0] if failures else None
 
-    def _next(self, queue: Iterator[list[_Pending]]) -> list[_Pending] | None:
-        """The next batch to send (called under the lock).  With a journal, batches are
-        claimed a few at a time: marked in flight durably, in one transaction with the
-        outcomes known so far, before any of their requests may leave."""
-        if self.journal is None:
-            return next(queue, None)
-        if not self._claimed:
-            claim = [batch for _, batch in zip(range(self._claim_calls), queue, strict=False)]
-            if not claim:
-                return None
-            self.journal.claim(item.key for batch in claim for item in batch)
-            self._claimed.extend(claim)
-        return self._claimed.popleft()
+    def _claim(self, todo: list[_Pending]) -> None:
+        """Make sure ``todo``'s rows are claimed in the journal before their request leaves
+        (called under the lock, after the pacing wait).
+
+        Claims are written a few calls at a time — ``todo`` and the next batches of the queue,
+        in one transaction with the outcomes known so far — because a durable commit costs
+        milliseconds.  Claiming only after the wait keeps rows that merely wait for their
+        turn out of the journal's "in flight", so a kill leaves as few rows in doubt as can be.
+        """
+        if self.journal is None or all(item.index in self._claimed for item in todo):
+            return
+        group = [*todo]
+        for batch in itertools.islice(self._queue, self._claim_calls - 1):
+            group.extend(item for item in batch if item.index not in self._claimed)
+        self.journal.claim(item.key for item in group)
+        self._claimed.update(item.index for item in group)
 
     def snapshot(self) -> list[Delivery]:
         """The outcomes known now (for the progress line)."""
@@ -837,6 +844,7 @@ class _BulkRunner:
         delivery = Delivery(row.row, row.to, outcome.status, outcome.message_id, outcome.error)
         with self._lock:
             self.in_flight.discard(item.index)
+            self._claimed.discard(item.index)
             if not self._closed:
                 self._results[item.index] = delivery
                 if self.journal is not None:
@@ -869,6 +877,7 @@ class _BulkRunner:
             with self._lock:
                 if self._interrupted.is_set():  # interrupted while waiting for the bucket
                     return
+                self._claim(todo)
                 self.in_flight.update(item.index for item in todo)
             retry: list[_Pending] = []
             for item, outcome in zip(todo, self._attempt(todo), strict=True):

@@ -216,6 +216,8 @@ class Journal:
 
     def __init__(self, path: Path, meta: Mapping[str, str] | None = None) -> None:
         self.path = path
+        self._lock = threading.Lock()
+        self._outcomes: list[tuple[str, str, str, float, str]] = []
         _private_folder(path.parent)
         self._lock_file = _lock(path)
         try:
@@ -240,8 +242,6 @@ class Journal:
                 "upgrade amlses to resume this send.",
             )
         self.meta = found
-        self._lock = threading.Lock()
-        self._outcomes: list[tuple[str, str, str, float, str]] = []
         if not found:
             self.set_meta({"version": str(SCHEMA_VERSION), "created": _now(), **(meta or {})})
 
