@@ -17,6 +17,14 @@ take both schemes (4.7) and an Automate-encrypted secret is looked up by access 
 used to sign (4.9).  The names of that layer are re-exported here, because ``amlses.ses`` is
 where they have always been imported from.
 
+A session whose endpoint is SES's SMTP interface (``smtps://…``, ``smtp://…``, an
+``email-smtp.<region>.amazonaws.com`` host) sends mail over SMTP instead: the user is the access
+key id, the password is derived from the secret key for the endpoint's region (or given as
+``smtp_password``), and the session keeps one connection for its messages
+(:meth:`SesSession.send_smtp`); a bulk send asks :meth:`SesSession.new_smtp_sender` for one
+connection per worker.  SMTP only sends, so everything else on such a session fails in one
+sentence naming the API endpoint it needs.
+
 The layering is ``ses`` → ``mail`` → ``aws``: :mod:`amlses.mail` works on any
 :class:`~amlses.aws.clients.SesClientSource`, so it never imports this module.  boto3, botocore
 and the MIME machinery of :mod:`amlses.mail` are imported inside functions so that ``import
@@ -26,8 +34,9 @@ amlses.ses`` stays cheap: the static checker imports this module for
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
 from os import PathLike
@@ -37,7 +46,7 @@ from .aws.clients import ClientCache
 from .aws.connection import DEFAULT_REGION, Connection, default_user_agent, region_from_endpoint
 from .aws.credentials import resolve_secret
 from .aws.transport import paginate, translate_errors
-from .errors import SessionError, StepError
+from .errors import AmlError, SessionError, StepError
 from .mail.common import DEFAULT_CHARSET, Addresses, Tags, TemplateData
 from .secrets import AUTOMATE_CIPHERTEXT, is_automate_ciphertext
 
@@ -48,6 +57,7 @@ if TYPE_CHECKING:
 
     from .mail.bulk import BulkRecipient, BulkReport
     from .mail.templates import Template, TemplateInfo
+    from .smtp.transport import SmtpEndpoint, SmtpLogin, SmtpSender
 
 __all__ = [
     "AUTOMATE_CIPHERTEXT",
@@ -149,6 +159,8 @@ class _ConnectionFields(TypedDict, total=False):
     profile: str | None
     role_arn: str
     external_id: str
+    smtp_password: str
+    verify_certificate: bool
 
 
 # --------------------------------------------------------------------------------------------
@@ -168,6 +180,11 @@ class SesSession:
     A session is a :class:`~amlses.aws.clients.SesClientSource`, so the functions of
     :mod:`amlses.mail` take it as it is; the send and template methods below are those
     functions on this session, with the same parameters.
+
+    With an SMTP endpoint (:attr:`is_smtp`) the endpoint and login are worked out at once, so a
+    bad URL or a key that cannot be found fails here, before any connection; ``send_email`` and
+    ``send_raw_email`` then go over SMTP, and :attr:`client` (so every other operation) raises
+    :class:`~amlses.errors.SessionError`.
     """
 
     def __init__(
@@ -185,6 +202,12 @@ class SesSession:
         self._cache = cache if cache is not None else _DEFAULT_CACHE
         self._client: BaseClient | None = None
         self._closed = False
+        self._smtp_endpoint: SmtpEndpoint | None = None
+        self._smtp_login: SmtpLogin | None = None
+        self._smtp_sender: SmtpSender | None = None
+        self._smtp_lock = threading.Lock()  # one message at a time on the session's connection
+        if connection.is_smtp:
+            self._smtp_endpoint, self._smtp_login = _smtp_settings(connection)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -195,9 +218,64 @@ class SesSession:
         """The boto3 SES client (shared through the cache; do not close it yourself)."""
         if self._closed:
             raise SessionError("The SES session has been closed and cannot be used any more.")
+        if self._smtp_endpoint is not None:
+            raise SessionError(_api_only(self._smtp_endpoint))
         if self._client is None:  # the cache's lock and key hashing, once per session
             self._client = self._cache.get(self.connection)
         return self._client
+
+    # -- SES's SMTP interface
+
+    @property
+    def is_smtp(self) -> bool:
+        """Whether this session sends through SES's SMTP interface instead of its API."""
+        return self._smtp_endpoint is not None
+
+    @property
+    def smtp_endpoint(self) -> SmtpEndpoint:
+        """The SMTP endpoint (host, port, TLS mode, region); SessionError for an API session."""
+        if self._smtp_endpoint is None:
+            raise SessionError(self._not_smtp())
+        return self._smtp_endpoint
+
+    @staticmethod
+    def _not_smtp() -> str:
+        return (
+            "This SES session uses SES's API, not its SMTP interface; give it an SMTP "
+            "endpoint (smtps://email-smtp.<region>.amazonaws.com) to send over SMTP."
+        )
+
+    @property
+    def smtp_login(self) -> SmtpLogin:
+        """The SMTP user (the access key id) and password (never in ``repr``); SessionError for
+        an API session.  Callers that print anything register the password as a secret."""
+        if self._smtp_login is None:
+            raise SessionError(self._not_smtp())
+        return self._smtp_login
+
+    def new_smtp_sender(self) -> SmtpSender:
+        """A new :class:`~amlses.smtp.transport.SmtpSender` for this session's endpoint and
+        login, with a connection of its own (opened on its first message): one per bulk
+        worker.  The caller closes it; the session does not keep it."""
+        from .smtp.transport import SmtpSender
+
+        endpoint = self.smtp_endpoint
+        if self._closed:
+            raise SessionError("The SES session has been closed and cannot be used any more.")
+        return SmtpSender(endpoint, self.smtp_login)
+
+    def send_smtp(self, raw: bytes, sender: str, recipients: Sequence[str]) -> str:
+        """Send one whole message over the session's own SMTP connection (opened on the first
+        message, kept for the next ones until :meth:`close`); returns SES's MessageId.
+
+        Sends on one session wait for each other.  Raises
+        :class:`~amlses.smtp.transport.SmtpError`, whose ``unknown`` and ``retryable`` say
+        whether SES may have the message and whether a resend may help; nothing is resent here.
+        """
+        with self._smtp_lock:
+            if self._smtp_sender is None:
+                self._smtp_sender = self.new_smtp_sender()
+            return self._smtp_sender.send(raw, sender, recipients)
 
     def list_identities(self) -> list[Identity]:
         """Every identity of the account, any status, in SES order, across all pages."""
@@ -263,8 +341,10 @@ class SesSession:
 
         For sends, which must not be repeated blindly: botocore would resend after a read
         timeout or a 5xx, when SES may already have accepted the message (see
-        :mod:`amlses.mail.send`).
+        :mod:`amlses.mail.send`).  An SMTP session has no botocore retries: it is its own.
         """
+        if self.is_smtp:
+            return self
         return SesSession(replace(self.connection, max_error_retry=0), cache=self._cache)
 
     def send_email(
@@ -446,8 +526,17 @@ class SesSession:
         return templates.test_render_template(self, name, data)
 
     def close(self) -> None:
-        """End the session; later calls raise SessionError.  The shared client stays open."""
+        """End the session; later calls raise SessionError.  The shared client stays open; an
+        SMTP connection is closed (``QUIT``), unless a send abandoned by a timeout still holds
+        it — that one is left to end on its own."""
         self._closed = True
+        if self._smtp_sender is not None and self._smtp_lock.acquire(blocking=False):
+            try:
+                sender, self._smtp_sender = self._smtp_sender, None
+                if sender is not None:
+                    sender.close()
+            finally:
+                self._smtp_lock.release()
 
     @property
     def closed(self) -> bool:
@@ -459,6 +548,44 @@ class SesSession:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _smtp_settings(connection: Connection) -> tuple[SmtpEndpoint, SmtpLogin]:
+    """The endpoint and login of an SMTP connection: the user is the access key id, the
+    password ``smtp_password`` or the one derived from the secret key for the endpoint's region
+    (the host's, else ``region``, else us-east-1).  amlses tokens are decrypted, an Automate
+    ciphertext is looked up by access key id (as for the API); nothing secret is shown."""
+    from .aws.credentials import revealed
+    from .smtp.password import smtp_password
+    from .smtp.transport import SmtpLogin, smtp_endpoint
+    from .vault import Vault, is_token
+
+    url = connection.endpoint_url or ""
+    endpoint = smtp_endpoint(
+        url, region=connection.region or DEFAULT_REGION, verify=connection.verify_certificate
+    )
+    if endpoint is None:  # Connection.is_smtp and smtp_endpoint disagree: a bug
+        raise SessionError(f"The endpoint {url!r} is not an SMTP endpoint amlses can use.")
+    password = connection.smtp_password
+    if is_token(password):
+        password = Vault().reveal(password, "SMTPPASSWORD")
+    if not password:
+        secret = resolve_secret(connection.access_key, revealed(connection).secret_key)
+        try:
+            password = smtp_password(secret, endpoint.region or DEFAULT_REGION)
+        except StepError:
+            raise
+        except AmlError as exc:  # an unknown region, an empty key: the session's fault here
+            raise SessionError(exc.message) from None
+    return endpoint, SmtpLogin(connection.access_key, password)
+
+
+def _api_only(endpoint: SmtpEndpoint) -> str:
+    region = endpoint.region or DEFAULT_REGION
+    return (
+        f"This SES session sends through SES's SMTP interface ({endpoint}), which only sends "
+        f"mail; this needs SES's API endpoint, e.g. https://email.{region}.amazonaws.com."
+    )
 
 
 def _identity(value: str) -> Identity:

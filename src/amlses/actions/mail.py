@@ -3,7 +3,9 @@
 Each handler maps attributes onto :mod:`amlses.mail` and stores what it returns (a MessageId
 in ``RESULTVARIABLE``, rows in ``RESULTDATASET``).  Connection attributes, sessions, retries,
 proxies and secrets are exactly those of the documented activities (``CONNECTED`` and
-:func:`~amlses.actions.ses.session_for`).  Attribute names follow Automate's style: upper
+:func:`~amlses.actions.ses.session_for`).  ``send_email`` and ``send_raw_email`` also go over
+SES's SMTP interface when the session's ``SERVICEURL`` names it; the template activities need
+the API and are refused there.  Attribute names follow Automate's style: upper
 case, ``RESULT…`` for outputs.
 
 File attributes (``ATTACHMENTS``, ``TEXTBODYFILE``, ``MESSAGEFILE``, ``CSVFILE`` …) take
@@ -242,7 +244,7 @@ def send_email(context: Context, step: Step, args: Args) -> str:
 
     attachments = [step_path(context, str(p)) for p in mail.split_paths(args.text("ATTACHMENTS"))]
     message_id = mail.send_email(
-        session_for(context, args),
+        session_for(context, args, smtp=True),
         subject=args.text("SUBJECT"),
         text=body_text(context, args, "TEXTBODY"),
         html=body_text(context, args, "HTMLBODY"),
@@ -283,7 +285,7 @@ def send_raw_email(context: Context, step: Step, args: Args) -> str:
         message = re.sub(r"\r?\n", "\r\n", args.text("MESSAGE")).encode("utf-8")
     destinations = [args.text(name) for name in ("TO", "CC", "BCC") if args.text(name)]
     message_id = mail.send_raw_email(
-        session_for(context, args),
+        session_for(context, args, smtp=True),
         message,
         sender=args.text("FROM") or None,
         destinations=destinations,

@@ -3,19 +3,25 @@
 One handler per ACTIVITY of spec ``ses-action.md`` §1.  This module only translates: AML
 attributes -> a :class:`~amlses.ses.Connection` and API calls -> datasets and variables.  The
 AWS work, retries and error translation live in :mod:`amlses.ses`, shared with Python users.
+
+A ``SERVICEURL`` naming SES's SMTP interface (``smtps://…``, ``smtp://…``, an
+``email-smtp.<region>.amazonaws.com`` host) makes an SMTP session (an amlses extension): the
+sends go over SMTP, and every other activity is refused in one sentence by
+:func:`session_for`, because SMTP can only send.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..errors import StepError
+from ..aws.connection import is_smtp_endpoint
+from ..errors import SessionError, StepError
 from ..lang.nodes import Step
 from ..runtime.datasets import Dataset
 from ..runtime.sessions import DEFAULT_SESSION
 from ..secrets import is_automate_ciphertext
 from .registry import activity, element
-from .spec import CHOICE, DATASET, NAME, NUMBER, VARIABLE, Args, Attr, StaticCheck
+from .spec import BOOL, CHOICE, DATASET, NAME, NUMBER, VARIABLE, Args, Attr, StaticCheck
 
 if TYPE_CHECKING:
     from ..aws.connection import Connection
@@ -38,8 +44,24 @@ CONNECTION_ATTRS: tuple[Attr, ...] = (
     ),
     Attr("USERAGENT", doc="appended to the HTTP User-Agent"),
     Attr("MAXERRORRETRY", NUMBER, minimum=0, maximum=100, doc="retries after the first attempt"),
-    Attr("SERVICEURL", doc="the SES endpoint, e.g. https://email.eu-west-1.amazonaws.com"),
+    Attr(
+        "SERVICEURL",
+        doc="the SES endpoint, e.g. https://email.eu-west-1.amazonaws.com; SMTP (sends only): "
+        "smtps://email-smtp.eu-west-1.amazonaws.com",
+    ),
     Attr("REGION", doc="region to sign for, when SERVICEURL does not name one", extension=True),
+    Attr(
+        "SMTPPASSWORD",
+        doc="SMTP endpoints: the SMTP password (plain or an amlses:v1: token); "
+        "default: derived from SECRETKEY for the endpoint's region",
+        extension=True,
+    ),
+    Attr(
+        "IGNOREINVALIDCERTIFICATE",
+        BOOL,
+        doc="SMTP endpoints: YES skips the TLS certificate check (warned)",
+        extension=True,
+    ),
     Attr("PROXYHOST", doc="HTTP proxy host (or host:port)"),
     Attr("PROXYPORT", NUMBER, minimum=1, maximum=65535, doc="HTTP proxy port"),
     Attr("PROXYUSER", aliases=("PROXYUSERNAME",), doc="proxy user"),
@@ -91,18 +113,27 @@ def _build_connection(context: Context, args: Args) -> Connection:
     # Secret attributes arrive decrypted and registered for masking (Activity.bind).
     secret, token = args.text("SECRETKEY"), args.text("SESSIONTOKEN")
     password = args.text("PROXYPWD")
+    smtp_password = _smtp_password(context, args)
+    verify = not args.flag("IGNOREINVALIDCERTIFICATE")
     if options.force_endpoint_url:
         # --local: every step talks to the emulator, which needs no real credentials.
         endpoint = options.force_endpoint_url
         access_key = access_key or LOCAL_ACCESS_KEY
         if not secret or is_automate_ciphertext(secret):
             secret = LOCAL_SECRET
+        smtp_password, verify = "", True  # the emulator speaks SES's API, not SMTP
     else:
         endpoint = args.text("SERVICEURL") or options.endpoint_url or None
-        if access_key and (not secret or is_automate_ciphertext(secret)):
+        if access_key and (not secret or is_automate_ciphertext(secret)) and not smtp_password:
             # An encrypted or missing secret is looked up by access key id (spec §4.9).
             secret = context.resolved_secret(access_key, secret)
     context.redactor.add(secret)
+    if not verify:
+        context.warn_once(
+            f"ses-certificate:{endpoint}",
+            f'IGNOREINVALIDCERTIFICATE="YES": the TLS certificate of {endpoint} is not checked, '
+            "so anyone in between could read the SMTP password and the mail",
+        )
     return Connection(
         access_key=access_key,
         secret_key=secret if access_key else "",
@@ -119,7 +150,25 @@ def _build_connection(context: Context, args: Args) -> Connection:
         proxy_port=args.number("PROXYPORT"),
         proxy_user=args.text("PROXYUSER"),
         proxy_password=password,
+        smtp_password=smtp_password,
+        verify_certificate=verify,
     )
+
+
+def _smtp_password(context: Context, args: Args) -> str:
+    """SMTPPASSWORD, an amlses token decrypted, masked in every output from now on.
+
+    Decrypted here as well as by :meth:`~amlses.actions.spec.Activity.bind`, which does it
+    for the names in :data:`amlses.secrets.SECRET_ATTRIBUTES`: revealing a plain value is a
+    no-op, so this holds whether or not the name is on that list.
+    """
+    value = args.text("SMTPPASSWORD")
+    if not value:
+        return ""
+    plain = context.options.vault.reveal(value, "SMTPPASSWORD")
+    context.redactor.add(value)
+    context.redactor.add(plain)
+    return plain
 
 
 # -- the static check of every <AMAWSSES> step ---------------------------------------------
@@ -161,6 +210,15 @@ def check_ses(checker: StaticCheck, step: Step) -> None:
         )
     if (step.get("PROXYUSER") or step.get("PROXYUSERNAME")) and not step.get("PROXYHOST"):
         checker.problem("a proxy user is given without PROXYHOST", step.position, step)
+    url = step.get("SERVICEURL")
+    if (
+        url is not None
+        and "%" not in url.value
+        and activity_name not in SMTP_ACTIVITIES
+        and provider in ("", "host_based", "host")
+        and is_smtp_endpoint(url.value)
+    ):
+        checker.problem(_api_only_text(activity_name, url.value), url.where, step)
 
 
 element(ELEMENT, check=check_ses)
@@ -173,11 +231,46 @@ def _check_statistics(checker: StaticCheck, step: Step) -> None:
         checker.problem(_NEEDS_DATASET, step.position, step)
 
 
-def session_for(context: Context, args: Args) -> SesSession:
-    """The SES session a step uses: its named session, or its own host-based connection."""
+#: the activities an SMTP session can serve: the session's own, and the single sends
+SMTP_ACTIVITIES = frozenset({"create_session", "end_session", "send_email", "send_raw_email"})
+
+
+def session_for(context: Context, args: Args, *, smtp: bool = False) -> SesSession:
+    """The SES session a step uses: its named session, or its own host-based connection.
+
+    An SMTP session (:attr:`~amlses.ses.SesSession.is_smtp`) is given only to a caller that
+    says it can send over SMTP (``smtp=True``); any other step is refused in one sentence
+    naming the API endpoint it needs.
+    """
     if args["PROVIDER"] == "session_based":
-        return context.sessions.get(args.text("SESSION"))
-    return context.sessions.host_based(connection(context, args))
+        session = context.sessions.get(args.text("SESSION"))
+    else:
+        session = context.sessions.host_based(connection(context, args))
+    if session.is_smtp:
+        if not smtp:
+            step = context.current[0] if context.current else None
+            name = getattr(step, "activity", "") or "this activity"
+            raise SessionError(_api_only_text(name, session.connection.endpoint_url or ""))
+        context.redactor.add(session.smtp_login.password)
+    return session
+
+
+def _api_only_text(activity_name: str, url: str) -> str:
+    from ..aws.connection import DEFAULT_REGION, smtp_region
+
+    region = smtp_region(_host_of(url)) or DEFAULT_REGION
+    return (
+        f'ACTIVITY="{activity_name}" needs SES\'s API endpoint '
+        f"(https://email.{region}.amazonaws.com), but SERVICEURL {url} is SES's SMTP "
+        'interface, which can only send mail (ACTIVITY="send_email" and "send_raw_email")'
+    )
+
+
+def _host_of(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    rest = url.strip().partition("://")[2] or url.strip()
+    return urlsplit("//" + rest).hostname or ""
 
 
 @activity(
@@ -190,7 +283,10 @@ def session_for(context: Context, args: Args) -> SesSession:
 def create_session(context: Context, step: Step, args: Args) -> str:
     """Create session: open a named session holding credentials and settings (no network)."""
     name = args.text("SESSION")
-    context.sessions.open(name, connection(context, args), step.position)
+    session = context.sessions.open(name, connection(context, args), step.position)
+    if session.is_smtp:
+        context.redactor.add(session.smtp_login.password)
+        return f"session {name} opened (SMTP: {session.smtp_endpoint})"
     return f"session {name} opened"
 
 

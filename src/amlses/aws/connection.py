@@ -9,6 +9,12 @@ connections without ever building a client: this module imports neither boto3 no
 The rules it implements: the region follows the endpoint's host (4.4, see
 :func:`region_from_endpoint`), the user agent is appended (4.6), proxies take both schemes and a
 port written into the host (4.7), and secrets never show in ``repr`` or messages.
+
+An endpoint may also be SES's SMTP interface (``smtps://…``, ``smtp://…`` or an
+``email-smtp.<region>.amazonaws.com`` host, see :func:`is_smtp_endpoint`): such a connection
+sends mail only, as the access key id with an SMTP password, and the settings that make no
+sense there (a proxy, a role, temporary credentials) are refused here.  How the URL becomes a
+host, port and TLS mode is :mod:`amlses.smtp.transport`'s business, above this layer.
 """
 
 from __future__ import annotations
@@ -28,7 +34,9 @@ __all__ = [
     "LOCAL_SECRET",
     "Connection",
     "default_user_agent",
+    "is_smtp_endpoint",
     "region_from_endpoint",
+    "smtp_region",
     "without_userinfo",
 ]
 
@@ -43,6 +51,9 @@ LOCAL_SECRET: Final = "amlses-local-emulator"
 # The documented API endpoints (spec 4.4): email.<region>.amazonaws.com and its FIPS twin.
 _SES_HOST = re.compile(r"^email(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com$")
 
+# SES's SMTP hosts (spec 2): email-smtp.<region>.amazonaws.com and its FIPS twin.
+_SMTP_HOST = re.compile(r"^email-smtp(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com$")
+
 # An IAM role ARN: arn:<partition>:iam::<account>:role/<path/name> (spec §4, ROLEARN extension).
 _ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]+")
 
@@ -56,6 +67,31 @@ def region_from_endpoint(endpoint_url: str) -> str | None:
     host = (urlsplit(endpoint_url).hostname or "").lower()
     match = _SES_HOST.match(host)
     return match.group(1) if match else None
+
+
+def smtp_region(host: str) -> str | None:
+    """The region an SES SMTP host names (``email-smtp.eu-west-1.amazonaws.com`` →
+    ``eu-west-1``), or None for any other host.  Only the shape is checked: whether SES serves
+    SMTP in that region is :func:`amlses.smtp.password.smtp_password`'s to say."""
+    match = _SMTP_HOST.match(host.strip().lower().rstrip("."))
+    return match.group(1) if match else None
+
+
+def is_smtp_endpoint(endpoint_url: str) -> bool:
+    """Whether an endpoint names SES's SMTP interface rather than its API: an ``smtps://`` or
+    ``smtp://`` URL, or an ``email-smtp.<region>.amazonaws.com`` host (bare, with a port, or
+    written as ``https://…``)."""
+    text = endpoint_url.strip()
+    scheme, found, rest = text.partition("://")
+    if not found:
+        scheme, rest = "", text
+    scheme = scheme.lower()
+    if scheme in ("smtp", "smtps"):
+        return True
+    if scheme not in ("", "http", "https"):
+        return False
+    host = urlsplit("//" + rest).hostname or ""
+    return smtp_region(host) is not None
 
 
 @cache
@@ -111,6 +147,10 @@ class Connection:
     #: a role to assume with STS (credentials refreshed before they expire), and its external id
     role_arn: str = ""
     external_id: str = ""
+    #: SMTP endpoints only: the SMTP password, when it is not derived from ``secret_key``
+    smtp_password: str = field(default="", repr=False)
+    #: SMTP endpoints only: False skips the TLS certificate check (IGNOREINVALIDCERTIFICATE)
+    verify_certificate: bool = True
 
     def __post_init__(self) -> None:
         # Normalise "" to None so that "not given" has one spelling in the cache key.
@@ -130,20 +170,38 @@ class Connection:
 
         Called on construction; public so that a checker can re-run it on settings it built.
         """
-        if self.endpoint_url is not None:
+        if self.is_smtp:
+            _validate_smtp(self)
+        elif self.endpoint_url is not None:
             parts = urlsplit(self.endpoint_url)
             if parts.scheme not in ("http", "https") or not parts.netloc:
                 raise SessionError(
                     f"The endpoint {without_userinfo(self.endpoint_url)!r} is not an http:// "
-                    "or https:// URL, "
-                    "e.g. https://email.us-east-1.amazonaws.com."
+                    "or https:// URL, e.g. https://email.us-east-1.amazonaws.com (or an SMTP "
+                    "endpoint: smtps://email-smtp.us-east-1.amazonaws.com)."
                 )
+        if self.smtp_password and not self.is_smtp:
+            raise SessionError(
+                "SMTPPASSWORD is given, but the endpoint is SES's API, which signs with "
+                "SECRETKEY: give SERVICEURL an SMTP endpoint (smtps://email-smtp.<region>"
+                ".amazonaws.com) or leave SMTPPASSWORD out."
+            )
+        if not self.verify_certificate and not self.is_smtp:
+            raise SessionError(
+                'IGNOREINVALIDCERTIFICATE="YES" applies to SMTP endpoints only; SES\'s API '
+                "endpoints always have valid certificates, so leave it out."
+            )
         if self.max_error_retry is not None and self.max_error_retry < 0:
             raise SessionError(
                 f"The number of retries must be 0 or more, not {self.max_error_retry}."
             )
         _validate_proxy(self)
         _validate_credentials(self)
+
+    @property
+    def is_smtp(self) -> bool:
+        """Whether the endpoint is SES's SMTP interface (see :func:`is_smtp_endpoint`)."""
+        return self.endpoint_url is not None and is_smtp_endpoint(self.endpoint_url)
 
     @property
     def user_agent_extra(self) -> str:
@@ -238,6 +296,38 @@ def _validate_proxy(connection: Connection) -> None:
                 f"The proxy {what} contains non-ASCII characters, which botocore cannot send "
                 "in the Proxy-Authorization header; use an ASCII-only proxy account."
             )
+
+
+def _validate_smtp(connection: Connection) -> None:
+    """What an SMTP endpoint cannot use: no key to log in with, temporary or role credentials
+    (AWS cannot turn them into an SMTP password), an HTTP proxy, Automate's ciphertext."""
+    if not connection.access_key:
+        raise SessionError(
+            "An SMTP endpoint needs ACCESSKEY: SES's SMTP user name is the IAM access key id "
+            "(the AWS default credential chain cannot be used over SMTP)."
+        )
+    if connection.role_arn:
+        raise SessionError(
+            "ROLEARN cannot be used with an SMTP endpoint: SES's SMTP password is derived from "
+            "a long-term secret key, and a role's credentials are temporary."
+        )
+    if connection.session_token and not connection.smtp_password:
+        raise SessionError(
+            "A session token cannot be used with an SMTP endpoint: AWS derives SMTP passwords "
+            "from long-term secret keys only; give the key of an IAM user, or SMTPPASSWORD."
+        )
+    if connection.proxy_host:
+        raise SessionError(
+            "PROXYHOST cannot be used with an SMTP endpoint: SMTP does not go through an HTTP "
+            "proxy; leave the proxy out, or use the API endpoint "
+            "(https://email.<region>.amazonaws.com)."
+        )
+    if is_automate_ciphertext(connection.smtp_password):
+        raise SessionError(
+            "SMTPPASSWORD is in Automate's encrypted form (AM…aME), which only Automate can "
+            "decrypt; give the plain SMTP password, or an amlses token made with "
+            "`amlses encrypt`, or leave it out so amlses derives it from SECRETKEY."
+        )
 
 
 def _validate_credentials(connection: Connection) -> None:

@@ -6,14 +6,22 @@ and more than 50 recipients; both are caught before any request — the attachme
 their file sizes, before anything is read, so a 2 GB file fails at once.  Separate from
 :mod:`amlses.mail.send` because building a message is useful on its own
 (:func:`build_message`, then :func:`~amlses.mail.send.send_raw_email`) and needs no session.
+
+Over SES's SMTP interface there are no API parameters, so what ``SendRawEmail`` takes beside
+the message travels in it: the configuration set and the message tags as SES's own headers
+(:func:`ses_headers`, ``X-SES-CONFIGURATION-SET`` and ``X-SES-MESSAGE-TAGS``, which SES
+removes before delivery), and :func:`edit_headers` adds them to a prepared message and takes
+its ``Bcc`` header out — Bcc recipients travel in the envelope only — without touching
+anything else of it (a signed message stays signed).
 """
 
 from __future__ import annotations
 
 import math
 import mimetypes
+import re
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -22,10 +30,16 @@ from pathlib import Path
 from typing import NoReturn, TypedDict
 
 from ..files import FileTooLargeError, printable, read_bounded
-from .addresses import parse_addresses, split_paths
-from .common import DEFAULT_CHARSET, MAX_MESSAGE_BYTES, Addresses, MailError, megabytes
+from .addresses import parse_addresses, parse_tags, split_paths
+from .common import DEFAULT_CHARSET, MAX_MESSAGE_BYTES, Addresses, MailError, Tags, megabytes
 
-__all__ = ["build_message"]
+__all__ = ["build_message", "edit_headers", "ses_headers"]
+
+#: what SES accepts in a configuration set's name and in message tags (its documented rule)
+_SES_NAME = re.compile(r"[A-Za-z0-9_-]{1,256}")
+# the end of a message's header block, and where one header field starts
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+_FIELD_LINE = re.compile(rb"(?m)^(?=[^ \t\r\n])")
 
 
 class _TextPart(TypedDict):
@@ -202,3 +216,55 @@ def message_content(
             f"{megabytes(MAX_MESSAGE_BYTES)} per message.",
         )
     return {"Subject": {"Data": subject, "Charset": charset}, "Body": body}
+
+
+def ses_headers(configuration_set: str | None, tags: Tags | None) -> list[tuple[str, str]]:
+    """SES's headers for a configuration set and message tags, for messages sent over SMTP.
+
+    Names and values must be letters, digits, ``-`` and ``_`` (SES's rule), which also keeps a
+    line break from smuggling in a header of its own.
+    """
+    headers: list[tuple[str, str]] = []
+    if configuration_set:
+        if not _SES_NAME.fullmatch(configuration_set):
+            raise MailError(
+                "InvalidParameterValue",
+                f"The configuration set name {configuration_set!r} may hold only letters, "
+                "digits, '-' and '_'.",
+            )
+        headers.append(("X-SES-CONFIGURATION-SET", configuration_set))
+    pairs = parse_tags(tags)
+    for pair in pairs:
+        for part in (pair["Name"], pair["Value"]):
+            if not _SES_NAME.fullmatch(part):
+                raise MailError(
+                    "InvalidTag",
+                    f"The tag {pair['Name']}={pair['Value']} has characters SES does not "
+                    "accept in tags: use only letters, digits, '-' and '_'.",
+                )
+    if pairs:
+        tags_text = ", ".join(f"{pair['Name']}={pair['Value']}" for pair in pairs)
+        headers.append(("X-SES-MESSAGE-TAGS", tags_text))
+    return headers
+
+
+def edit_headers(
+    data: bytes, *, add: Sequence[tuple[str, str]] = (), remove: Iterable[str] = ()
+) -> bytes:
+    """``data`` (a whole message) with the header fields named in ``remove`` taken out (their
+    folded lines too) and ``add`` put first; the rest stays byte for byte as it was."""
+    end = _HEADER_END.search(data)
+    head, body = (data[: end.start()], data[end.start() :]) if end else (data, b"")
+    newline = b"\r\n" if b"\r\n" in head or not head else b"\n"
+    names = {name.lower().encode("ascii") for name in remove}
+    fields = [
+        field if field.endswith(b"\n") else field + newline
+        for field in _FIELD_LINE.split(head)
+        if field
+    ]
+    kept = [f for f in fields if f.split(b":", 1)[0].strip().lower() not in names]
+    added = [f"{name}: {value}".encode("ascii") + newline for name, value in add]
+    result = b"".join([*added, *kept])
+    if body:  # the body starts with the line break that ends the last field
+        result = result.removesuffix(b"\n").removesuffix(b"\r")
+    return result + body

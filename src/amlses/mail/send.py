@@ -18,6 +18,17 @@ answer — proves nothing either way: SES may have accepted the message.  Such a
 :class:`~amlses.errors.UnknownOutcome` (code ``Unknown``, :func:`outcome_unknown`), which
 nothing resends automatically: not this module, not botocore, not ``AM_RETRY``.
 
+**Over SES's SMTP interface** (a session whose :attr:`~amlses.ses.SesSession.is_smtp` is
+true) the same functions build the same MIME message ``SendRawEmail`` would carry — always, an
+attachment or not — and hand it to the session's SMTP connection: every recipient, Bcc
+included, in the envelope, Bcc in no header; the configuration set and tags as SES's
+``X-SES-…`` headers; MAIL FROM the return path when one is given, else the sender.  SMTP draws
+the line exactly: a failure before the message's content left, or a 4xx/5xx reply to it, is a
+proven refusal (resent here only when it is retryable: throttling but not the daily quota, a
+connection that could not be opened or was lost before the content, another 4xx); a connection
+lost or a reply that never came after the content went out is :class:`UnknownOutcome`.  The
+number of resends is ``MAXERRORRETRY``, else 2 (there is no botocore configuration to read).
+
 SES refuses unverified senders; that, and the other SES errors users hit, are explained when
 SES answers (:func:`explain`: the AWS code, message and request id are kept, a sentence saying
 what to do is added).  The retry policy (:func:`retry_budget`, :class:`Backoff`,
@@ -37,7 +48,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import getaddresses
 from os import PathLike
-from typing import TYPE_CHECKING, Final, NoReturn, TypedDict, cast
+from typing import TYPE_CHECKING, Final, NoReturn, Protocol, TypedDict, cast
 
 from ..aws.transport import translate_errors
 from ..errors import AmlError, AwsError, UnknownOutcome
@@ -52,12 +63,16 @@ from .addresses import (
     template_name,
 )
 from .common import DEFAULT_CHARSET, Addresses, MailError, Tags, TemplateData
-from .mime import build_message, message_bytes, message_content
+from .mime import build_message, edit_headers, message_bytes, message_content, ses_headers
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from botocore.client import BaseClient
 
     from ..aws.clients import SesClientSource
+    from ..aws.connection import Connection
+    from ..smtp.transport import SmtpError
 
 __all__ = [
     "explain",
@@ -93,6 +108,24 @@ class SendResponse(TypedDict, total=False):
     Status: list[BulkStatus]
 
 
+class SmtpSession(Protocol):
+    """What a session that sends over SES's SMTP interface offers (:class:`~amlses.ses.
+    SesSession` with an SMTP endpoint)."""
+
+    @property
+    def is_smtp(self) -> bool: ...
+
+    @property
+    def connection(self) -> Connection: ...
+
+    def send_smtp(self, raw: bytes, sender: str, recipients: Sequence[str]) -> str: ...
+
+
+def smtp_session(session: object) -> SmtpSession | None:
+    """``session`` when it sends over SMTP, else None (it sends through SES's API)."""
+    return cast(SmtpSession, session) if getattr(session, "is_smtp", False) is True else None
+
+
 def retry_budget(session: SesClientSource) -> int:
     """Retries the connection allows: ``MAXERRORRETRY`` or the AWS configuration (spec 4.5).
 
@@ -115,8 +148,12 @@ def not_accepted(error: AmlError) -> bool:
     True for throttling ("Rate exceeded", "Maximum sending rate exceeded") but not the daily
     quota, and for connections that failed before any byte of the request was sent (refused,
     DNS, connect timeout).  False for everything else — notably read timeouts, connections
-    closed mid-request and 5xx answers, after which SES may have accepted the message.
+    closed mid-request and 5xx answers, after which SES may have accepted the message.  An
+    SMTP failure says it itself (:attr:`~amlses.smtp.transport.SmtpError.retryable`).
     """
+    smtp = _smtp_error(error)
+    if smtp is not None:
+        return smtp.retryable
     from botocore import exceptions as bx
 
     cause = error.__cause__
@@ -139,7 +176,11 @@ def outcome_unknown(error: AmlError) -> bool:
     Throttling, AccessDenied …) and failures before any byte of the request was sent (no
     connection, a connect timeout, a proxy or TLS handshake failure).  Unknown: a 5xx answer,
     a read timeout, a connection closed before the answer, an answer that could not be read.
+    Over SMTP: a connection lost, or a reply that never came, after the content went out.
     """
+    smtp = _smtp_error(error)
+    if smtp is not None:
+        return smtp.unknown
     from botocore import exceptions as bx
     from botocore.parsers import ResponseParserError
 
@@ -158,8 +199,22 @@ def outcome_unknown(error: AmlError) -> bool:
     return isinstance(cause, (*after_sending, ResponseParserError))
 
 
+def _smtp_error(error: BaseException) -> SmtpError | None:
+    """``error`` when it is an SMTP failure, else None."""
+    from ..smtp.transport import SmtpError
+
+    return error if isinstance(error, SmtpError) else None
+
+
 def unknown_outcome(error: AmlError) -> UnknownOutcome:
     """The :class:`UnknownOutcome` a send ends with after ``error`` (kept as its cause)."""
+    if _smtp_error(error) is not None:  # its message says what was lost, and when
+        unknown = UnknownOutcome(
+            f"{error.message} It was not sent again, so it reaches each recipient at most "
+            "once; check before sending it again on purpose."
+        )
+        unknown.__cause__ = error
+        return unknown
     reason = error.message.removeprefix("AWS error ")
     unknown = UnknownOutcome(
         f"SES may or may not have accepted the message ({reason}). It was not sent again, so "
@@ -220,6 +275,43 @@ def _send(
             if outcome_unknown(error):
                 raise unknown_outcome(error) from error
             raise_explained(error, facts)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _send_smtp(
+    session: SmtpSession,
+    raw: bytes,
+    mail_from: str,
+    recipients: list[str],
+    *,
+    sleep: Callable[[float], None],
+    facts: Mapping[str, str],
+) -> str:
+    """Send one message over SMTP, resending only after refusals that time may cure."""
+    from ..smtp.transport import SmtpError
+
+    configured = session.connection.max_error_retry
+    retries = _DEFAULT_RETRIES if configured is None else configured
+    backoff = Backoff(sleep)
+    for attempt in itertools.count():
+        try:
+            return session.send_smtp(raw, mail_from, recipients)
+        except SmtpError as error:
+            if error.unknown:
+                raise unknown_outcome(error) from error
+            if error.retryable and attempt < retries:
+                backoff.wait(attempt)
+                continue
+            hint = _hint(error.code, error.message, facts)
+            if hint is None:
+                raise
+            explained = SmtpError(
+                f"{error.message.rstrip('. ')}. {hint}",
+                code=error.code,
+                reply_code=error.reply_code,
+                retryable=error.retryable,
+            )
+            raise explained from error
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -335,8 +427,9 @@ def send_email(
     Without attachments this is ``SendEmail``.  With attachments the message is built with
     :func:`build_message` and sent with ``SendRawEmail``; Bcc recipients then go only in the
     envelope, and a ``return_path`` becomes the Return-Path header (SES lets a raw message's
-    Source override that header, so Source is left out in that case).  ``sleep`` is what the
-    backoff between resends calls (see the module docstring for which errors are resent).
+    Source override that header, so Source is left out in that case).  Over SMTP the message
+    is always built so (see the module docstring).  ``sleep`` is what the backoff between
+    resends calls (see the module docstring for which errors are resent).
     """
     source = single_sender(sender)
     to_list, cc_list = parse_addresses(to, "TO"), parse_addresses(cc, "CC")
@@ -344,6 +437,28 @@ def send_email(
     check_recipients(to_list, cc_list, bcc_list)
     files = split_paths(list(attachments))
     facts = {"sender": address_of(source), "configuration_set": configuration_set or ""}
+    smtp = smtp_session(session)
+    if smtp is not None:
+        if not files:
+            message_content(subject, text, html, charset)  # a body, and SES's size limit
+        message = build_message(
+            sender=source,
+            to=to_list,
+            cc=cc_list,
+            reply_to=reply_to,
+            subject=subject,
+            text=text,
+            html=html,
+            charset=charset,
+            attachments=files,
+            return_path=return_path,
+        )
+        for name, value in ses_headers(configuration_set, tags):
+            message[name] = value
+        envelope = [address_of(a) for a in (*to_list, *cc_list, *bcc_list)]
+        returns = parse_addresses(return_path, "RETURNPATH") if return_path else [source]
+        data = message_bytes(message)
+        return _send_smtp(smtp, data, address_of(returns[0]), envelope, sleep=sleep, facts=facts)
     if files:
         message = build_message(
             sender=source,
@@ -420,7 +535,9 @@ def send_raw_email(
 
     ``sender`` (Source) defaults to the message's From header; ``destinations`` default to
     its To, Cc and Bcc headers.  The message must name a sender and at least one recipient
-    one way or the other, and stay within SES's 50 recipients and 10 MB.
+    one way or the other, and stay within SES's 50 recipients and 10 MB.  Over SMTP the
+    message goes byte for byte as well, except that a Bcc header is taken out and SES's
+    headers for ``configuration_set`` and ``tags`` are put in.
     """
     data = message_bytes(message)
     headers = BytesParser(policy=policy.default).parsebytes(data, headersonly=True)
@@ -432,6 +549,7 @@ def send_raw_email(
             "verified identity sends it.",
         )
     given = parse_addresses(destinations, "the destinations")
+    found: list[str] = []
     if given:
         check_recipients(given, [], [])
     else:
@@ -443,6 +561,17 @@ def send_raw_email(
             if a
         ]
         check_recipients(found, [], [])
+    sender_text = source or str(headers.get("From", ""))
+    facts = {
+        "sender": address_of(sender_text) or sender_text,
+        "configuration_set": configuration_set or "",
+    }
+    smtp = smtp_session(session)
+    if smtp is not None:
+        mail_from = address_of(source) if source else _first_address(headers.get_all("From", []))
+        data = edit_headers(data, add=ses_headers(configuration_set, tags), remove=("Bcc",))
+        envelope = [address_of(a) for a in given] if given else found
+        return _send_smtp(smtp, data, mail_from, envelope, sleep=sleep, facts=facts)
     params: dict[str, object] = {"RawMessage": {"Data": data}}
     if source:
         params["Source"] = source
@@ -451,12 +580,19 @@ def send_raw_email(
     params.update(
         common_params(reply_to=(), return_path=None, configuration_set=configuration_set, tags=tags)
     )
-    sender_text = source or str(headers.get("From", ""))
-    facts = {
-        "sender": address_of(sender_text) or sender_text,
-        "configuration_set": configuration_set or "",
-    }
     return _send(session, "SendRawEmail", params, sleep=sleep, facts=facts)
+
+
+def _first_address(values: list[object]) -> str:
+    """The bare address of the first From header, or a MailError when it names none."""
+    for _, found in getaddresses([str(v) for v in values]):
+        if found:
+            return found
+    raise MailError(
+        "InvalidMessage",
+        "The message's From header names no address and no FROM was given: SES needs to "
+        "know which verified identity sends it.",
+    )
 
 
 def send_templated_email(

@@ -43,6 +43,7 @@ from types import TracebackType
 from typing import Final, Literal
 from urllib.parse import urlsplit
 
+from ..aws.connection import smtp_region
 from ..errors import SessionError, StepError
 
 __all__ = [
@@ -54,7 +55,7 @@ __all__ = [
     "SmtpLogin",
     "SmtpSender",
     "smtp_endpoint",
-    "smtp_region",
+    "wire_data",
 ]
 
 Security = Literal["implicit", "starttls", "none"]
@@ -64,18 +65,10 @@ IMPLICIT_PORTS: Final = frozenset({465, 2465})
 STARTTLS_PORTS: Final = frozenset({25, 587, 2587})
 _DEFAULT_PORT: Final[dict[str, int]] = {"implicit": 465, "starttls": 587}
 
-# SES's SMTP hosts, FIPS twins included: email-smtp.eu-west-1.amazonaws.com
-_SES_SMTP_HOST = re.compile(r"^email-smtp(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com$")
 # SES's SMTP success reply names the MessageId: "250 Ok 0100018c2f…-000000"
 _MESSAGE_ID = re.compile(r"^ok\s+<?([^\s<>]+)>?", re.IGNORECASE)
 # what QUIT may wait for, at most: closing must not hang a finished run
 _QUIT_TIMEOUT: Final = 5.0
-
-
-def smtp_region(host: str) -> str | None:
-    """The region of an SES SMTP host (``email-smtp.eu-west-1.amazonaws.com`` → ``eu-west-1``)."""
-    match = _SES_SMTP_HOST.match(host.lower().rstrip("."))
-    return match.group(1) if match else None
 
 
 @dataclass(frozen=True)
