@@ -412,6 +412,19 @@ class TestSecrets:
         for secret in (SECRET_KEY, smtp_password):
             assert not any(form in shown for form in encoded_forms(secret)), secret
 
+    def test_smtppassword_is_masked_in_the_echo_of_a_task_that_does_not_run(
+        self, tmp_path: Path
+    ) -> None:
+        task = write_task(
+            tmp_path,
+            '<AMAWSSES ACTIVITY="create_session" SERVICEURL="smtps://127.0.0.1:1" '
+            'ACCESSKEY="AKIAX" SMTPPASSWORD="TopSecretSmtpPw123" BOGUS="1" />\n',
+        )
+        for result in (invoke("check", str(task)), invoke("run", str(task))):
+            assert "unknown attribute BOGUS" in result.output
+            assert 'SMTPPASSWORD="****"' in result.output
+            assert "TopSecretSmtpPw123" not in result.output
+
 
 class TestPythonApi:
     def test_an_smtp_session_sends_and_refuses_the_rest(self, trusted: LocalSmtpServer) -> None:

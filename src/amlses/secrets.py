@@ -17,7 +17,7 @@ MASK: Final = "****"
 
 #: attribute names whose values are secrets wherever they appear, in tasks and subtasks alike
 SECRET_ATTRIBUTES: Final = frozenset(
-    {"SECRETKEY", "PROXYPWD", "SESSIONTOKEN", "PASSWORD", "CERTIFICATEPASSPHRASE"}
+    {"SECRETKEY", "PROXYPWD", "SESSIONTOKEN", "PASSWORD", "CERTIFICATEPASSPHRASE", "SMTPPASSWORD"}
 )
 
 #: attributes whose value may carry credentials in URL form (``user:password@host:port``): the
