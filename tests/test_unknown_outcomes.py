@@ -8,6 +8,7 @@ was really accepted, independently of what amlses says.
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -208,6 +209,29 @@ class TestRetriesNeverSendTwice:
         )
         assert "Unknown; not retried" in result.stderr
         assert front.count("SendEmail") == 1
+
+    def test_a_bulk_send_abandoned_by_am_timeout_stops_sending(
+        self, tmp_path: Path, front: SesProxy, endpoint: str
+    ) -> None:
+        """AM_TIMEOUT cancels a bulk send for real: no request starts after it fired."""
+        (tmp_path / "r.csv").write_text(
+            "To\n" + "\n".join(f"u{i}@example.com" for i in range(200)) + "\n"
+        )
+        result = run(
+            tmp_path,
+            front,
+            f'<AMAWSSES ACTIVITY="send_bulk_email" {CREDENTIALS} FROM="{SENDER}" CSVFILE="r.csv" '
+            'TEXTBODY="x" MAXSENDRATE="20" RESULTDATASET="Sent" AM_TIMEOUT="2" />\n',
+            "-q",
+        )
+        assert result.exit_code == 1
+        assert "ran longer than AM_TIMEOUT (2 s) and was abandoned" in result.stderr
+        time.sleep(0.5)  # the requests in flight when it fired may still be answered
+        sent = front.count("SendEmail")
+        time.sleep(1.5)  # at 20/s an abandoned send would go on with ~30 more
+        assert front.count("SendEmail") == sent
+        assert 0 < sent < 100
+        assert sum(delivered(endpoint).values()) == sent
 
 
 class TestTlsFailures:

@@ -118,6 +118,7 @@ def send_bulk_email(context: Context, step: Step, args: Args) -> str:
                 resend_unknown=args.flag("RESENDUNKNOWN") or context.options.resend_unknown,
                 on_progress=(lambda p: progress(where, p)) if progress else None,
                 on_notice=lambda text: context.reporter.message(f"{where}: {text}"),
+                cancel=context.cancel,
                 clock=context.options.clock,
                 sleep=context.options.sleep,
                 **envelope,
@@ -145,7 +146,8 @@ def send_bulk_email(context: Context, step: Step, args: Args) -> str:
         context.reporter.message(warning, "warning")
     counts = mail.tally(deliveries)
     if interrupted is not None:
-        context.reporter.message(_interrupted(context, where, counts, name, report), "warning")
+        message = _interrupted(context, where, counts, name, report, interrupted)
+        context.reporter.message(message, "warning")
         raise interrupted
     return _outcome(counts, len(deliveries), report, name)
 
@@ -176,11 +178,19 @@ def _outcome(counts: Tally, total: int, report: BulkReport | None, name: str) ->
 
 
 def _interrupted(
-    context: Context, where: str, counts: Tally, name: str, report: BulkReport | None
+    context: Context,
+    where: str,
+    counts: Tally,
+    name: str,
+    report: BulkReport | None,
+    stopped: KeyboardInterrupt,
 ) -> str:
     """What an interrupted bulk send says: the counts, where the rows are, how to resume."""
+    from ..mail import SendCancelled
+
+    why = "stopped by AM_TIMEOUT" if isinstance(stopped, SendCancelled) else "interrupted"
     text = (
-        f"{where}: the bulk send was interrupted: {counts.sent} sent, {counts.unknown} in "
+        f"{where}: the bulk send was {why}: {counts.sent} sent, {counts.unknown} in "
         f"doubt (Unknown: SES may have accepted them), {counts.not_sent} not sent, "
         f"{counts.refused} failed; every row is in {name}."
     )

@@ -73,6 +73,7 @@ __all__ = [
     "BulkRecipient",
     "BulkReport",
     "Delivery",
+    "SendCancelled",
     "Tally",
     "TokenBucket",
     "send_bulk_email",
@@ -124,6 +125,10 @@ class BulkInterrupted(KeyboardInterrupt):
         super().__init__(*cause.args)
         self.report = report
         self.cause = cause
+
+
+class SendCancelled(KeyboardInterrupt):
+    """The caller gave up on the send (``AM_TIMEOUT``): it stops as an interrupted one does."""
 
 
 class _SendQuotaResponse(TypedDict, total=False):
@@ -346,6 +351,7 @@ def send_bulk_email(
     resend_unknown: bool = False,
     on_progress: Callable[[BulkProgress], None] | None = None,
     on_notice: Callable[[str], None] | None = None,
+    cancel: threading.Event | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> BulkReport:
@@ -372,7 +378,8 @@ def send_bulk_email(
     is kept there durably, and a journal that exists is *resumed* — recipients it has as sent
     are ``AlreadySent`` (not sent again), recipients in doubt stay ``Unknown`` (unless
     ``resend_unknown``), the rest are sent; ``on_notice`` hears "resuming: …".  ``on_progress``
-    is called about twice a second from the calling thread while the send runs.
+    is called about twice a second from the calling thread while the send runs.  Setting
+    ``cancel`` (another thread: ``AM_TIMEOUT``) stops the send as an interrupt does.
     """
     started = clock()
     rows = [
@@ -415,7 +422,7 @@ def send_bulk_email(
             _Progress(runner.snapshot, len(rows), clock, on_progress) if on_progress else None
         )
         batches = _batches(pending, plan.template is not None)
-        stop = runner.run(batches, concurrency, results, progress)
+        stop = runner.run(batches, concurrency, results, progress, cancel)
         if stop is not None:
             interrupted = isinstance(stop, KeyboardInterrupt)
             runner.close(pending, "the send was interrupted" if interrupted else "the send failed")
@@ -742,6 +749,7 @@ class _BulkRunner:
         concurrency: int | None,
         results: dict[int, Delivery],
         progress: _Progress | None = None,
+        cancel: threading.Event | None = None,
     ) -> BaseException | None:
         """Send every batch, recording one delivery per recipient in ``results``.
 
@@ -782,7 +790,13 @@ class _BulkRunner:
         ]
         for worker in workers:
             worker.start()
-        tick = progress.tick if progress is not None else None
+
+        def tick() -> None:
+            if cancel is not None and cancel.is_set():
+                raise SendCancelled("the step was abandoned (AM_TIMEOUT)")
+            if progress is not None:
+                progress.tick()
+
         try:
             _join(workers, math.inf, tick)
         except KeyboardInterrupt as interrupt:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import platform
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -181,6 +182,8 @@ class Context:
         self.passes: dict[int, tuple[Block, int, int | None]] = {}
         #: the step running now (innermost), and the task file it stands in
         self.current: tuple[Step, Task] | None = None
+        #: set when the running step is abandoned (AM_TIMEOUT): sends start no new request
+        self.cancel: threading.Event | None = None
         self.reporter: Reporter = _TrackingReporter(reporter or NullReporter(), self.passes)
         self.redactor = redactor or Redactor()
         self.variables: dict[str, Variable] = {}

@@ -183,11 +183,18 @@ class Runner:
                 context.current = (step, self.task)
         if policy.timeout is None:
             return spec.handler(context, step, spec.bind(context, step))
-        return run_with_timeout(
-            lambda: spec.handler(context, step, spec.bind(context, step)),
-            policy.timeout,
-            sends=spec.sends,
-        )
+        # A send abandoned by AM_TIMEOUT must stop for real: its handler hands this event to
+        # the sending code, which starts no new request once it is set.
+        context.cancel = cancel = threading.Event()
+        try:
+            return run_with_timeout(
+                lambda: spec.handler(context, step, spec.bind(context, step)),
+                policy.timeout,
+                sends=spec.sends,
+                cancel=cancel,
+            )
+        finally:
+            context.cancel = None
 
     def _failed(self, step: Step, error: AmlError, policy: ErrorPolicy, seconds: float) -> Any:
         """Carry out the On Error choices; re-raise (handled) unless the task goes on."""
@@ -252,13 +259,20 @@ def _remember_where(interrupt: KeyboardInterrupt, context: Context) -> None:
         interrupt.amlses_where = context.where()  # type: ignore[attr-defined]
 
 
-def run_with_timeout(action: Callable[[], Any], seconds: float, *, sends: bool = False) -> Any:
+def run_with_timeout(
+    action: Callable[[], Any],
+    seconds: float,
+    *,
+    sends: bool = False,
+    cancel: threading.Event | None = None,
+) -> Any:
     """Run ``action``; a StepError (code Timeout) when it takes longer than ``seconds``.
 
     The action runs on a daemon thread that is left to finish on its own: a botocore call
     cannot be interrupted safely, and the task must not wait for it (AM_TIMEOUT's meaning).
-    A step that ``sends`` may still deliver its message after that, so its timeout is an
-    :class:`~amlses.errors.UnknownOutcome`, which ``AM_RETRY`` does not repeat.
+    ``cancel`` is set then, so a send starts no new request (the one in flight may still be
+    accepted).  A step that ``sends`` may thus still deliver its message, so its timeout is
+    an :class:`~amlses.errors.UnknownOutcome`, which ``AM_RETRY`` does not repeat.
     """
     outcome: list[Any] = []
     failure: list[BaseException] = []
@@ -273,6 +287,8 @@ def run_with_timeout(action: Callable[[], Any], seconds: float, *, sends: bool =
     worker.start()
     worker.join(seconds)
     if worker.is_alive():
+        if cancel is not None:
+            cancel.set()
         if sends:
             raise UnknownOutcome(
                 f"the send ran longer than AM_TIMEOUT ({seconds:g} s) and was abandoned; it "
