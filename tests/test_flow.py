@@ -6,11 +6,13 @@ in-process fake SES (``tests/fakeses.py``; ``fake.fail`` makes a step fail on cu
 lines are the reporter's ``info`` messages.  Where the CLI is the point (step lines, exit codes,
 which stream a message goes to), tasks run through ``amlses run -q`` against moto, SES effects
 checked with a plain boto3 client; the shipped examples run against the local emulator
-(``--local --fixture``).
+(``--local --fixture``), and those that change the account also against the test's moto
+server, seeded the same way, whose state a plain client reads afterwards.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ from click.testing import Result
 
 from amlses import api
 from amlses.runtime import RunOptions
-from clitools import invoke, write_task
+from clitools import invoke, seed_identities, write_task
 from fakeses import FakeSes, run_fake
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
@@ -684,23 +686,40 @@ class TestExamples:
             "to delete",
         ]
 
-    def test_cleanup_deletes_with_confirm(self, ses_client: Any) -> None:
+    def seeded(self, endpoint: str, ses_client: Any, name: str, *args: str) -> Result:
+        """``name`` run against the test's moto server, seeded as ``--fixture`` would: the
+        effects of an example are read through that server afterwards (a ``--local`` run's
+        emulator is a child process, gone when the run ends)."""
+        seed_identities(ses_client, *json.loads(FIXTURE.read_text())["identities"])
+        return invoke("run", str(EXAMPLES / name), "--endpoint-url", endpoint, "-q", *args)
+
+    @pytest.mark.usefixtures("aws_credentials")
+    def test_cleanup_deletes_with_confirm(self, endpoint: str, ses_client: Any) -> None:
+        result = self.seeded(
+            endpoint, ses_client, "cleanup-foreign-identities.aml", "--var", "confirm=yes"
+        )
+        assert result.exit_code == 0, result.output
+        assert shown(result) == ["kept 2 address(es) of example.com, deleted 3 identities"]
+        assert identities(ses_client) == ["alice@example.com", "bob@example.com"]
+
+    def test_cleanup_with_confirm_locally(self) -> None:
         result = self.local("cleanup-foreign-identities.aml", "--var", "confirm=yes")
         assert result.exit_code == 0, result.output
         assert shown(result) == ["kept 2 address(es) of example.com, deleted 3 identities"]
-        # moto keeps one account per process, so the emulator's state is visible here too
-        assert identities(ses_client) == ["alice@example.com", "bob@example.com"]
 
-    def test_verify_addresses(self, ses_client: Any) -> None:
-        result = self.local(
-            "verify-addresses.aml", "--var", "addresses=new@example.com, not an address ,x@y.org"
-        )
-        assert result.exit_code == 0, result.output
-        assert shown(result) == ["verification started for 2 address(es), 1 skipped"]
-        assert result.stderr.splitlines()[0] == (
-            'warning: skipped "not an address": not an e-mail address'
-        )
-        assert "new@example.com" in identities(ses_client)
+    @pytest.mark.usefixtures("aws_credentials")
+    def test_verify_addresses(self, endpoint: str, ses_client: Any) -> None:
+        addresses = "addresses=new@example.com, not an address ,x@y.org"
+        for result in (
+            self.local("verify-addresses.aml", "--var", addresses),
+            self.seeded(endpoint, ses_client, "verify-addresses.aml", "--var", addresses),
+        ):
+            assert result.exit_code == 0, result.output
+            assert shown(result) == ["verification started for 2 address(es), 1 skipped"]
+            assert result.stderr.splitlines()[0] == (
+                'warning: skipped "not an address": not an e-mail address'
+            )
+        assert {"new@example.com", "x@y.org"} <= set(identities(ses_client))
 
     def test_verify_addresses_without_any(self) -> None:
         result = self.local("verify-addresses.aml")

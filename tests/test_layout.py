@@ -55,6 +55,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "amlses.api",
         "amlses.output",
         "amlses.emulator",
+        "amlses.localstart",
         "amlses.docs",
         "amlses.charts",
         "amlses.commands",

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from .emulator import OutboxMessage
     from .errors import Problem
     from .files import PathMap
+    from .localstart import LazyEmulator
     from .redact import Redactor
 
 
@@ -257,19 +258,46 @@ def termination_as_interrupt() -> Iterator[None]:
 
 
 def _run(settings: dict[str, Any], redactor: Redactor) -> None:
-    """The body of ``run``; ``settings`` holds every option by its parameter name."""
+    """The body of ``run``; ``settings`` holds every option by its parameter name.
+
+    With ``--local`` the emulator's child process is started first, before the heavy imports,
+    so that moto starts on another CPU while this process reads, checks and starts running the
+    task (:mod:`amlses.localstart`); it is stopped whatever happens.
+    """
+    _check_endpoint_url(settings["endpoint_url"])
+    if settings["fixture"] and not settings["local"]:
+        raise UsageError("--fixture seeds the local emulator: use it with --local")
+    if settings["outbox"] and not settings["local"]:
+        raise UsageError("--outbox writes what the local emulator accepted: use it with --local")
+    task, path_map = _map_path(settings)
+    emulator: LazyEmulator | None = None
+    if settings["local"]:
+        from .localstart import LazyEmulator
+
+        # a bad fixture is refused here, before the emulator starts, so nothing is left running
+        emulator = LazyEmulator(settings["fixture"] or None).start()
+    try:
+        _run_task(settings, task, path_map, redactor, emulator)
+    finally:
+        if emulator is not None:
+            with signals_deferred():
+                emulator.stop()
+
+
+def _run_task(
+    settings: dict[str, Any],
+    task: str,
+    path_map: PathMap,
+    redactor: Redactor,
+    emulator: LazyEmulator | None,
+) -> None:
+    """Read, check and run ``task`` (on ``emulator`` when given), then report and exit."""
     from . import api
     from .output import HumanReporter, RecordingReporter, failure_summary, result_json
     from .redact import debug_logging
     from .runtime.context import RunOptions
 
-    _check_endpoint_url(settings["endpoint_url"])
-    task, path_map = _map_path(settings)
     quiet = bool(settings["quiet"] or settings["as_json"])
-    if settings["fixture"] and not settings["local"]:
-        raise UsageError("--fixture seeds the local emulator: use it with --local")
-    if settings["outbox"] and not settings["local"]:
-        raise UsageError("--outbox writes what the local emulator accepted: use it with --local")
     text = api.load(task)
     _show_encoding(text, task)
     options = RunOptions(
@@ -282,18 +310,9 @@ def _run(settings: dict[str, Any], redactor: Redactor) -> None:
     human = HumanReporter(sys.stdout, sys.stderr, redactor, quiet=quiet)
     # only --json needs the step records; a plain run keeps none, whatever its length
     recorder = RecordingReporter(human) if settings["as_json"] else None
-    # refuse an invalid task before the emulator starts (its secrets masked in the errors)
+    # refuse an invalid task before its first step (its secrets masked in the errors)
     prepared, _ = api.prepare(text, task, options.variables, redactor, path_map)
-    emulator = None
-    if settings["local"]:
-        from .emulator import LocalEmulator, load_fixture
-
-        # a bad fixture is refused before the emulator starts, so nothing is left running
-        fixture = load_fixture(settings["fixture"]) if settings["fixture"] else None
-        emulator = LocalEmulator()
-        emulator.start()
-        if fixture is not None:
-            emulator.seed(fixture)
+    if emulator is not None:
         options.force_endpoint_url = emulator.endpoint_url
         if not quiet:
             click.echo(f"local SES emulator at {emulator.endpoint_url}", err=True)
@@ -301,21 +320,14 @@ def _run(settings: dict[str, Any], redactor: Redactor) -> None:
         debug_logging(sys.stderr, redactor) if settings["debug"] else nullcontext()
     )
     outbox: list[OutboxMessage] | None = None
-    try:
-        with debug:
-            result = api.run(
-                text, task, options=options, reporter=recorder or human, redactor=redactor
-            )
-        # The task is over and its result known: a late Ctrl-C must not cost the outbox, the
-        # result or its JSON, and what is left takes well under a second.
-        with signals_deferred():
-            if emulator is not None:
-                outbox = emulator.outbox()
-                _report_outbox(outbox, settings["outbox"], quiet, redactor)
-    finally:
+    with debug:
+        result = api.run(text, task, options=options, reporter=recorder or human, redactor=redactor)
+    # The task is over and its result known: a late Ctrl-C must not cost the outbox, the
+    # result or its JSON, and what is left takes well under a second.
+    with signals_deferred():
         if emulator is not None:
-            with signals_deferred():
-                emulator.stop()
+            outbox = emulator.outbox()
+            _report_outbox(outbox, settings["outbox"], quiet, redactor)
     if recorder is not None:
         sent = None if outbox is None else [message.to_dict() for message in outbox]
         click.echo(result_json(result, recorder, redactor, task=prepared, outbox=sent))
