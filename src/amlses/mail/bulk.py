@@ -15,20 +15,18 @@ threads (daemon threads the caller waits for, so an interrupt stops the send at 
 
 from __future__ import annotations
 
-import itertools
 import math
 import os
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, NamedTuple, TypedDict, cast
+from typing import TYPE_CHECKING, Final, TypedDict, cast
 
 from ..aws.transport import translate_errors
-from ..errors import AwsError, StepError
+from ..errors import StepError
 from .addresses import (
     address_of,
     check_recipients,
@@ -37,28 +35,39 @@ from .addresses import (
     single_sender,
     template_name,
 )
+from .bulk_runner import (
+    DAILY_QUOTA_STATUS,
+    INTERRUPT_GRACE,
+    BulkPlan,
+    BulkRunner,
+    Progress,
+    SendCancelled,
+    TokenBucket,
+    make_batches,
+)
 from .common import (
     DEFAULT_CHARSET,
-    MAX_BULK_DESTINATIONS,
-    MAX_RECIPIENTS,
     Addresses,
     MailError,
     Tags,
     TemplateData,
 )
-from .journal import IN_FLIGHT, PENDING, Journal, claim_size, doubt_bound
+from .journal import IN_FLIGHT, PENDING, Journal
 from .mime import MessageContent, message_content
+from .rows import (
+    DUPLICATE,
+    SENT_STATUSES,
+    UNKNOWN,
+    BulkProgress,
+    BulkRecipient,
+    Delivery,
+    Pending,
+    Tally,
+    recipient_key,
+    tally,
+)
 from .send import (
-    Backoff,
-    BulkStatus,
-    call,
     common_params,
-    explain,
-    is_daily_quota,
-    not_accepted,
-    outcome_unknown,
-    retry_budget,
-    unknown_outcome,
 )
 from .templates import get_template
 
@@ -66,6 +75,7 @@ if TYPE_CHECKING:
     from ..aws.clients import SesClientSource
 
 __all__ = [
+    "INTERRUPT_GRACE",
     "SENT_STATUSES",
     "BulkFailed",
     "BulkInterrupted",
@@ -76,28 +86,10 @@ __all__ = [
     "SendCancelled",
     "Tally",
     "TokenBucket",
+    "recipient_key",
     "send_bulk_email",
     "tally",
 ]
-
-# Per-destination statuses of SendBulkTemplatedEmail that say SES did not take that destination
-# and that time can cure; the other failure statuses (MessageRejected, …) are final.
-_RETRYABLE_STATUSES: Final = frozenset({"AccountThrottled", "TransientFailure"})
-_DAILY_QUOTA_STATUS: Final = "AccountDailyQuotaExceeded"
-#: the status of a recipient whose message SES may or may not have accepted (never resent)
-UNKNOWN: Final = "Unknown"
-#: the status of a row whose address an earlier row of the same input already has
-DUPLICATE: Final = "Duplicate"
-# Worker threads for bulk sends: enough to keep the rate if a call takes 150 ms (SendEmail from
-# a client far from its region), at most 32.  Beyond botocore's pool of 10 connections the extra
-# threads open connections that are not kept (urllib3 discards them quietly): a small cost next
-# to 10 threads capping a 150 ms round trip at 66 messages a second.
-_MAX_WORKERS: Final = 32
-_ASSUMED_LATENCY: Final = 0.15
-#: how long an interrupted send waits for the requests in flight to be answered, in seconds
-INTERRUPT_GRACE: Final = 10.0
-#: how often the waiting thread looks up (joins with a timeout stay interruptible)
-_JOIN_SLICE: Final = 0.1
 
 
 class BulkFailed(Exception):
@@ -127,119 +119,10 @@ class BulkInterrupted(KeyboardInterrupt):
         self.cause = cause
 
 
-class SendCancelled(KeyboardInterrupt):
-    """The caller gave up on the send (``AM_TIMEOUT``): it stops as an interrupted one does."""
-
-
 class _SendQuotaResponse(TypedDict, total=False):
     Max24HourSend: float
     MaxSendRate: float
     SentLast24Hours: float
-
-
-class TokenBucket:
-    """A thread-safe token bucket: on average ``rate`` tokens a second, bursts up to ``burst``.
-
-    :meth:`acquire` reserves tokens and sleeps until they are due.  Reservations may run the
-    bucket into debt, so a request for more tokens than ``burst`` (a 50-destination bulk call
-    on a 14/s account) still works: it simply waits longer, and so do the callers after it.
-    Waiting happens outside the lock.  ``clock`` and ``sleep`` are injected so tests control
-    time.  A rate of ``inf`` never waits.
-    """
-
-    def __init__(
-        self,
-        rate: float,
-        *,
-        burst: float | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        if not rate > 0:
-            raise ValueError(f"the rate must be positive, not {rate}")
-        self.rate = rate
-        # A tenth of a second's worth absorbs scheduling jitter without bursting noticeably.
-        self.burst = burst if burst is not None else max(1.0, rate / 10)
-        self._clock = clock
-        self._sleep = sleep
-        self._lock = threading.Lock()
-        self._tokens = min(1.0, self.burst)  # start nearly empty: no opening burst
-        self._last = clock()
-
-    def acquire(self, tokens: float = 1.0) -> float:
-        """Take ``tokens``, sleeping until the rate allows them; returns the seconds waited."""
-        if math.isinf(self.rate):
-            return 0.0
-        with self._lock:
-            now = self._clock()
-            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
-            self._last = now
-            self._tokens -= tokens
-            wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
-        if wait > 0:
-            self._sleep(wait)
-        return wait
-
-
-@dataclass(frozen=True)
-class BulkRecipient:
-    """One message of a bulk send: its row number, the To address(es) and template data."""
-
-    row: int
-    to: str
-    data: Mapping[str, object] = field(default_factory=dict)
-
-
-class Delivery(NamedTuple):
-    """What happened to one recipient; the field names are the result dataset's columns.
-
-    ``Status`` is ``Success``, ``Unknown`` (the request left but no answer says whether SES
-    accepted it: never resent automatically), or a failure code that proves SES did not take
-    it (an SES error code or status, or a :class:`MailError` code; ``NotSent`` when the run
-    stopped before that row).
-    """
-
-    Row: int
-    Recipient: str
-    Status: str
-    MessageId: str
-    Error: str
-
-
-#: statuses that mean SES accepted the message: now, or in an earlier attempt of the same step
-SENT_STATUSES: Final = frozenset({"Success", "AlreadySent"})
-
-
-class Tally(NamedTuple):
-    """How the rows of a bulk send ended: one definition of "sent" for reports and step lines."""
-
-    sent: int
-    unknown: int
-    not_sent: int
-    refused: int
-    duplicates: int = 0
-
-    @property
-    def failed(self) -> int:
-        """Rows that did not go out: refused, or never started."""
-        return self.not_sent + self.refused
-
-
-def tally(deliveries: Iterable[Delivery]) -> Tally:
-    """Count ``deliveries`` by outcome (see :class:`Tally`)."""
-    sent = unknown = not_sent = refused = duplicates = 0
-    for delivery in deliveries:
-        if delivery.Status in SENT_STATUSES:
-            sent += 1
-        elif delivery.Status == DUPLICATE:
-            duplicates += 1
-        elif delivery.Status == UNKNOWN:
-            unknown += 1
-        elif delivery.Status == "NotSent":
-            not_sent += 1
-        else:
-            refused += 1
-    return Tally(sent, unknown, not_sent, refused, duplicates)
 
 
 @dataclass
@@ -288,44 +171,6 @@ class BulkReport:
         """Whether every row is done for good: ``Success``, ``AlreadySent`` or ``Duplicate``."""
         counts = self.tally
         return counts.unknown == counts.failed == 0
-
-
-class BulkProgress(NamedTuple):
-    """Where a bulk send is, for a progress line: rows done (any outcome) of ``total``."""
-
-    done: int
-    total: int
-    unknown: int
-    failed: int
-    elapsed: float
-    #: recipients a second over the last few seconds
-    rate: float
-
-    @property
-    def eta(self) -> float | None:
-        """Seconds left at the current rate, or None while unknown."""
-        left = self.total - self.done
-        return left / self.rate if self.rate > 0 else (0.0 if left == 0 else None)
-
-
-@dataclass(slots=True)
-class _Pending:
-    """A recipient waiting to be sent: its place in the input, addresses, JSON data and its
-    key in the journal (its addresses, and ``#n`` for the n-th row of the same addresses)."""
-
-    index: int
-    recipient: BulkRecipient
-    to: list[str]
-    data: str
-    attempts: int = 0
-    key: str = ""
-
-
-class _Outcome(NamedTuple):
-    status: str
-    message_id: str = ""
-    error: str = ""
-    retry: bool = False
 
 
 def send_bulk_email(
@@ -417,11 +262,9 @@ def send_bulk_email(
         if book is not None:
             pending = _resume(book, pending, results, resend_unknown, on_notice)
         rate = _rate(session, max_send_rate, sum(len(p.to) for p in pending), warnings)
-        runner = _BulkRunner(session, plan, rate, journal=book, clock=clock, sleep=sleep)
-        progress = (
-            _Progress(runner.snapshot, len(rows), clock, on_progress) if on_progress else None
-        )
-        batches = _batches(pending, plan.template is not None)
+        runner = BulkRunner(session, plan, rate, journal=book, clock=clock, sleep=sleep)
+        progress = Progress(runner.snapshot, len(rows), clock, on_progress) if on_progress else None
+        batches = make_batches(pending, plan.template is not None)
         stop = runner.run(batches, concurrency, results, progress, cancel)
         if stop is not None:
             interrupted = isinstance(stop, KeyboardInterrupt)
@@ -464,9 +307,9 @@ def _plan(
     common: dict[str, object],
     message: MessageContent | None,
     configuration_set: str | None,
-) -> _BulkPlan:
+) -> BulkPlan:
     source = single_sender(sender)
-    return _BulkPlan(
+    return BulkPlan(
         source=source,
         template=template_name(template) if template else None,
         default_data=parse_template_data(default_data, "DEFAULTTEMPLATEDATA"),
@@ -481,19 +324,14 @@ def _plan(
     )
 
 
-def recipient_key(addresses: Iterable[str]) -> str:
-    """What makes two rows "the same recipient": their bare addresses, without case, sorted."""
-    return ",".join(sorted(address_of(a).lower() for a in addresses))
-
-
 def _keyed(
-    pending: list[_Pending], results: dict[int, Delivery], allow_duplicates: bool
-) -> list[_Pending]:
+    pending: list[Pending], results: dict[int, Delivery], allow_duplicates: bool
+) -> list[Pending]:
     """Give each row its journal key; a row repeating an earlier row's addresses is
     ``Duplicate`` (not sent) unless ``allow_duplicates``, which sends it under key ``…#n``."""
     first: dict[str, int] = {}
     seen: dict[str, int] = {}
-    kept: list[_Pending] = []
+    kept: list[Pending] = []
     for item in pending:
         base = recipient_key(item.to)
         count = seen[base] = seen.get(base, 0) + 1
@@ -519,11 +357,11 @@ def _keyed(
 
 def _resume(
     book: Journal,
-    pending: list[_Pending],
+    pending: list[Pending],
     results: dict[int, Delivery],
     resend_unknown: bool,
     on_notice: Callable[[str], None] | None,
-) -> list[_Pending]:
+) -> list[Pending]:
     """The rows still to send after what the journal says an earlier run did.
 
     Sent rows become ``AlreadySent`` with their MessageId; rows in doubt (``Unknown``, or
@@ -531,7 +369,7 @@ def _resume(
     refused and unsent rows are sent again.  Every row to send is (re)written ``Pending``.
     """
     known = book.rows()
-    todo: list[_Pending] = []
+    todo: list[Pending] = []
     already = doubt = resent = 0
     for item in pending:
         found = known.get(item.key)
@@ -571,56 +409,7 @@ _KILLED: Final = (
 )
 
 
-class _Progress:
-    """Calls ``on_progress`` at most twice a second with the counts of ``results``."""
-
-    _EVERY: Final = 0.5
-
-    def __init__(
-        self,
-        snapshot: Callable[[], list[Delivery]],
-        total: int,
-        clock: Callable[[], float],
-        on_progress: Callable[[BulkProgress], None],
-    ) -> None:
-        self.snapshot = snapshot
-        self.total = total
-        self.clock = clock
-        self.on_progress = on_progress
-        self.started = clock()
-        self._last = -math.inf
-        self._window: deque[tuple[float, int]] = deque(maxlen=10)
-
-    def tick(self, *, force: bool = False) -> None:
-        now = self.clock()
-        if not force and now - self._last < self._EVERY:
-            return
-        self._last = now
-        deliveries = self.snapshot()
-        done = len(deliveries)
-        self._window.append((now, done))
-        then, before = self._window[0]
-        rate = (done - before) / (now - then) if now > then else 0.0
-        counts = tally(deliveries)
-        elapsed = now - self.started
-        self.on_progress(
-            BulkProgress(done, self.total, counts.unknown, counts.failed, elapsed, rate)
-        )
-
-
-@dataclass(frozen=True)
-class _BulkPlan:
-    """What is the same for every message of a bulk send."""
-
-    source: str
-    template: str | None
-    default_data: str
-    common: dict[str, object]
-    message: MessageContent | None
-    facts: dict[str, str]
-
-
-def _prepare(index: int, row: BulkRecipient, results: dict[int, Delivery]) -> _Pending | None:
+def _prepare(index: int, row: BulkRecipient, results: dict[int, Delivery]) -> Pending | None:
     """A row ready to send, or None after recording why it cannot be sent at all."""
     try:
         to = parse_addresses(row.to, f"row {row.row}")
@@ -629,7 +418,7 @@ def _prepare(index: int, row: BulkRecipient, results: dict[int, Delivery]) -> _P
     except MailError as error:
         results[index] = Delivery(row.row, row.to, error.code, "", error.message)
         return None
-    return _Pending(index, row, to, data)
+    return Pending(index, row, to, data)
 
 
 def _rate(
@@ -653,7 +442,7 @@ def _rate(
         left = max(daily - sent, 0.0)
         if left <= 0:
             raise MailError(
-                _DAILY_QUOTA_STATUS,
+                DAILY_QUOTA_STATUS,
                 f"The account's daily sending quota is used up: SES reports {sent:g} of "
                 f"{daily:g} messages sent in the last 24 hours (Max24HourSend), so it would "
                 "refuse every message. Send again when the rolling 24-hour window frees "
@@ -665,304 +454,3 @@ def _rate(
                 f"{recipients} are to be sent; SES will refuse the rest."
             )
     return rate if rate > 0 else math.inf  # no positive rate reported: no limit to keep
-
-
-def _batches(pending: list[_Pending], bulk: bool) -> list[list[_Pending]]:
-    """One row per call, or up to 50 destinations (and 50 recipients) per bulk call."""
-    if not bulk:
-        return [[p] for p in pending]
-    batches: list[list[_Pending]] = []
-    current: list[_Pending] = []
-    count = 0
-    for item in pending:
-        full = len(current) == MAX_BULK_DESTINATIONS or count + len(item.to) > MAX_RECIPIENTS
-        if current and full:
-            batches.append(current)
-            current, count = [], 0
-        current.append(item)
-        count += len(item.to)
-    if current:
-        batches.append(current)
-    return batches
-
-
-def _join(
-    threads: list[threading.Thread], seconds: float, tick: Callable[[], None] | None = None
-) -> None:
-    """Wait for ``threads`` (at most ``seconds``) in short slices, so that an interrupt reaches
-    the waiting thread at once rather than when a thread happens to end; ``tick`` runs
-    between slices (the progress line)."""
-    deadline = time.monotonic() + seconds
-    for thread in threads:
-        while thread.is_alive():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            thread.join(min(_JOIN_SLICE, left))
-            if tick is not None:
-                tick()
-
-
-class _BulkRunner:
-    """Worker threads sending batches at the bucket's pace, resending only what SES refused."""
-
-    def __init__(
-        self,
-        session: SesClientSource,
-        plan: _BulkPlan,
-        rate: float,
-        *,
-        journal: Journal | None,
-        clock: Callable[[], float],
-        sleep: Callable[[float], None],
-    ) -> None:
-        self.client = session.without_retries().client
-        self.journal = journal
-        #: the batches no worker has taken yet
-        self._queue: deque[list[_Pending]] = deque()
-        #: rows claimed in the journal (durably in flight) whose outcome is not recorded yet
-        self._claimed: set[int] = set()
-        self._claim_calls = 1
-        self.doubt_bound = 0
-        self.retries = retry_budget(session)
-        self.plan = plan
-        self.rate = rate
-        self.bucket = TokenBucket(rate, clock=clock, sleep=sleep)
-        self.backoff = Backoff(sleep)
-        self.requests = 0
-        self._stop = threading.Event()
-        self._interrupted = threading.Event()
-        self._lock = threading.Lock()
-        #: indexes of the rows whose request is out now (Unknown if the run stops meanwhile)
-        self.in_flight: set[int] = set()
-        self._results: dict[int, Delivery] = {}
-        self._closed = False
-
-    @property
-    def stopped(self) -> bool:
-        """Whether a daily-quota answer stopped the run."""
-        return self._stop.is_set()
-
-    def run(
-        self,
-        batches: list[list[_Pending]],
-        concurrency: int | None,
-        results: dict[int, Delivery],
-        progress: _Progress | None = None,
-        cancel: threading.Event | None = None,
-    ) -> BaseException | None:
-        """Send every batch, recording one delivery per recipient in ``results``.
-
-        The workers are daemon threads the calling thread waits for, so Ctrl-C (or SIGTERM as
-        :class:`~amlses.errors.Signalled`) reaches the caller at once: no new send starts
-        after it, the requests in flight are waited for up to :data:`INTERRUPT_GRACE` seconds
-        (a second interrupt stops waiting), and the interrupt is returned for the caller to
-        report — rows without a result are then in flight (``Unknown``) or never started.  An
-        error raised while sending a row stops the other workers the same way and is returned.
-        """
-        self._results = results
-        if not batches:
-            return None
-        self._queue = deque(batches)
-        failures: list[BaseException] = []
-        count = min(concurrency or self._workers(batches), len(batches))
-        per_call = max(len(batch) for batch in batches)
-        self._claim_calls = claim_size(self.rate, per_call)
-        if self.journal is not None:
-            self.doubt_bound = doubt_bound(count * per_call, self._claim_calls * per_call)
-            self.journal.set_meta({"doubt_bound": str(self.doubt_bound)})
-
-        def work() -> None:
-            try:
-                while not self._interrupted.is_set():
-                    with self._lock:
-                        batch = self._queue.popleft() if self._queue else None
-                    if batch is None:
-                        return
-                    self._deliver(batch)
-            except BaseException as exc:  # noqa: BLE001 (handed to the waiting thread)
-                failures.append(exc)
-                self._interrupted.set()  # the others stop too: the send is reported as is
-
-        workers = [
-            threading.Thread(target=work, name=f"amlses-bulk-{n}", daemon=True)
-            for n in range(count)
-        ]
-        for worker in workers:
-            worker.start()
-
-        def tick() -> None:
-            if cancel is not None and cancel.is_set():
-                raise SendCancelled("the step was abandoned (AM_TIMEOUT)")
-            if progress is not None:
-                progress.tick()
-
-        try:
-            _join(workers, math.inf, tick)
-        except KeyboardInterrupt as interrupt:
-            self._interrupted.set()
-            try:
-                _join(workers, INTERRUPT_GRACE)
-            except KeyboardInterrupt:
-                pass  # a second interrupt: stop waiting; what is in flight stays Unknown
-            return interrupt
-        return failures[0] if failures else None
-
-    def _claim(self, todo: list[_Pending]) -> None:
-        """Make sure ``todo``'s rows are claimed in the journal before their request leaves
-        (called under the lock, after the pacing wait).
-
-        Claims are written a few calls at a time — ``todo`` and the next batches of the queue,
-        in one transaction with the outcomes known so far — because a durable commit costs
-        milliseconds.  Claiming only after the wait keeps rows that merely wait for their
-        turn out of the journal's "in flight", so a kill leaves as few rows in doubt as can be.
-        """
-        if self.journal is None or all(item.index in self._claimed for item in todo):
-            return
-        group = [*todo]
-        for batch in itertools.islice(self._queue, self._claim_calls - 1):
-            group.extend(item for item in batch if item.index not in self._claimed)
-        self.journal.claim(item.key for item in group)
-        self._claimed.update(item.index for item in group)
-
-    def snapshot(self) -> list[Delivery]:
-        """The outcomes known now (for the progress line)."""
-        with self._lock:
-            return list(self._results.values())
-
-    def close(self, pending: list[_Pending], why: str) -> None:
-        """After a stop: every row without an outcome is ``Unknown`` if its request is out,
-        else ``NotSent``; workers still running can record nothing from now on."""
-        with self._lock:
-            self._closed = True
-            for item in pending:
-                if item.index in self._results:
-                    continue
-                in_flight = item.index in self.in_flight
-                delivery = Delivery(
-                    item.recipient.row,
-                    item.recipient.to,
-                    UNKNOWN if in_flight else "NotSent",
-                    "",
-                    f"{why} while the request was in flight: SES may have accepted it"
-                    if in_flight
-                    else f"not sent: {why} before this row",
-                )
-                self._results[item.index] = delivery
-                if self.journal is not None:
-                    self.journal.record(item.key, delivery.Status, "", delivery.Error)
-
-    def _record(self, item: _Pending, outcome: _Outcome) -> None:
-        """Keep a row's final outcome the moment it is known (an interrupt may come next)."""
-        row = item.recipient
-        delivery = Delivery(row.row, row.to, outcome.status, outcome.message_id, outcome.error)
-        with self._lock:
-            self.in_flight.discard(item.index)
-            self._claimed.discard(item.index)
-            if not self._closed:
-                self._results[item.index] = delivery
-                if self.journal is not None:
-                    self.journal.record(item.key, outcome.status, outcome.message_id, outcome.error)
-
-    def _workers(self, batches: list[list[_Pending]]) -> int:
-        """Enough threads to keep up with the rate if a call takes ~150 ms; at most 32."""
-        if math.isinf(self.rate):
-            return _MAX_WORKERS
-        per_call = sum(len(p.to) for batch in batches for p in batch) / len(batches)
-        calls_per_second = self.rate / max(per_call, 1.0)
-        return max(1, min(_MAX_WORKERS, math.ceil(calls_per_second * _ASSUMED_LATENCY) + 1))
-
-    def _deliver(self, batch: list[_Pending]) -> None:
-        """Send ``batch`` until every recipient in it has a final outcome, recording each.
-
-        A row is "in flight" only while its request is out: a row SES refused and that waits
-        for its resend is not, so a stop then reports it ``NotSent`` (true), not ``Unknown``.
-        """
-        todo = batch
-        while todo:
-            if self._interrupted.is_set():
-                return  # the rows left are reported as never started
-            if self._stop.is_set():
-                reason = "not sent: the daily sending quota ran out earlier in this send"
-                for item in todo:
-                    self._record(item, _Outcome("NotSent", error=reason))
-                return
-            self.bucket.acquire(sum(len(item.to) for item in todo))
-            with self._lock:
-                if self._interrupted.is_set():  # interrupted while waiting for the bucket
-                    return
-                self._claim(todo)
-                self.in_flight.update(item.index for item in todo)
-            retry: list[_Pending] = []
-            for item, outcome in zip(todo, self._attempt(todo), strict=True):
-                if outcome.retry and item.attempts < self.retries:
-                    item.attempts += 1
-                    retry.append(item)
-                else:
-                    self._record(item, outcome)
-            with self._lock:  # refused: not in flight while waiting to be resent
-                self.in_flight.difference_update(item.index for item in retry)
-            if retry:
-                self.backoff.wait(max(item.attempts for item in retry) - 1)
-            todo = retry
-
-    def _attempt(self, todo: list[_Pending]) -> list[_Outcome]:
-        """One request for ``todo``: an outcome per recipient, in order."""
-        with self._lock:
-            self.requests += 1
-        try:
-            if self.plan.template is None:
-                response = call(self.client, "SendEmail", self._single(todo[0]))
-                return [_Outcome("Success", str(response["MessageId"]))]
-            response = call(self.client, "SendBulkTemplatedEmail", self._bulk(todo))
-        except AwsError as error:
-            return [self._failure(error)] * len(todo)
-        statuses = list(response.get("Status", []))
-        missing = _Outcome("Failed", error="SES returned no status for this destination.")
-        return [
-            self._status(statuses[i]) if i < len(statuses) else missing for i in range(len(todo))
-        ]
-
-    def _single(self, item: _Pending) -> dict[str, object]:
-        return {
-            "Source": self.plan.source,
-            "Destination": {"ToAddresses": item.to},
-            "Message": self.plan.message,
-            **self.plan.common,
-        }
-
-    def _bulk(self, todo: list[_Pending]) -> dict[str, object]:
-        return {
-            "Source": self.plan.source,
-            "Template": self.plan.template,
-            "DefaultTemplateData": self.plan.default_data,
-            "Destinations": [
-                {"Destination": {"ToAddresses": item.to}, "ReplacementTemplateData": item.data}
-                for item in todo
-            ],
-            **self.plan.common,
-        }
-
-    def _failure(self, error: AwsError) -> _Outcome:
-        """The outcome of a request SES answered with an error (or that never reached it).
-
-        A failure after the request left (no answer, a 5xx) is ``Unknown``: SES may have
-        accepted those messages, so they are never resent (see :func:`outcome_unknown`).
-        """
-        if outcome_unknown(error):
-            return _Outcome(UNKNOWN, error=unknown_outcome(error).message)
-        explained = explain(error, self.plan.facts).aws_message
-        if is_daily_quota(error.code, error.aws_message):
-            self._stop.set()
-            return _Outcome(_DAILY_QUOTA_STATUS, error=explained)
-        return _Outcome(error.code, error=explained, retry=not_accepted(error))
-
-    def _status(self, status: BulkStatus) -> _Outcome:
-        """One destination's entry of a SendBulkTemplatedEmail answer."""
-        code = str(status.get("Status") or "Success")
-        if code == "Success":
-            return _Outcome("Success", str(status.get("MessageId", "")))
-        if code == _DAILY_QUOTA_STATUS:
-            self._stop.set()
-        error = str(status.get("Error", "")) or f"SES did not send to this destination ({code})."
-        return _Outcome(code, error=error, retry=code in _RETRYABLE_STATUSES)

@@ -1,0 +1,463 @@
+"""The engine of a bulk send: worker threads at the bucket's pace, resending only refusals.
+
+Separate from :mod:`amlses.mail.bulk` (which prepares the rows, resumes the journal and reports)
+because this is the part that runs concurrently: daemon worker threads the calling thread waits
+for in short slices, so Ctrl-C (or SIGTERM, or ``AM_TIMEOUT``'s cancel) reaches it at once; the
+token bucket; the journal claims that make every request durably "in flight" before it leaves;
+and the classification of every answer into an outcome.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+from ..errors import AwsError
+from .common import MAX_BULK_DESTINATIONS, MAX_RECIPIENTS
+from .journal import Journal, claim_size, doubt_bound
+from .mime import MessageContent
+from .rows import UNKNOWN, BulkProgress, Delivery, Outcome, Pending, tally
+from .send import (
+    Backoff,
+    BulkStatus,
+    call,
+    explain,
+    is_daily_quota,
+    not_accepted,
+    outcome_unknown,
+    retry_budget,
+    unknown_outcome,
+)
+
+if TYPE_CHECKING:
+    from ..aws.clients import SesClientSource
+
+__all__ = [
+    "INTERRUPT_GRACE",
+    "BulkPlan",
+    "BulkRunner",
+    "Progress",
+    "SendCancelled",
+    "TokenBucket",
+    "make_batches",
+]
+
+# Per-destination statuses of SendBulkTemplatedEmail that say SES did not take that destination
+# and that time can cure; the other failure statuses (MessageRejected, …) are final.
+_RETRYABLE_STATUSES: Final = frozenset({"AccountThrottled", "TransientFailure"})
+#: the per-destination status, and the code, of a used-up daily quota
+DAILY_QUOTA_STATUS: Final = "AccountDailyQuotaExceeded"
+# Worker threads for bulk sends: enough to keep the rate if a call takes 150 ms (SendEmail from
+# a client far from its region), at most 32.  Beyond botocore's pool of 10 connections the extra
+# threads open connections that are not kept (urllib3 discards them quietly): a small cost next
+# to 10 threads capping a 150 ms round trip at 66 messages a second.
+_MAX_WORKERS: Final = 32
+_ASSUMED_LATENCY: Final = 0.15
+#: how long an interrupted send waits for the requests in flight to be answered, in seconds
+INTERRUPT_GRACE: Final = 10.0
+#: how often the waiting thread looks up (joins with a timeout stay interruptible)
+_JOIN_SLICE: Final = 0.1
+
+
+class SendCancelled(KeyboardInterrupt):
+    """The caller gave up on the send (``AM_TIMEOUT``): it stops as an interrupted one does."""
+
+
+class TokenBucket:
+    """A thread-safe token bucket: on average ``rate`` tokens a second, bursts up to ``burst``.
+
+    :meth:`acquire` reserves tokens and sleeps until they are due.  Reservations may run the
+    bucket into debt, so a request for more tokens than ``burst`` (a 50-destination bulk call
+    on a 14/s account) still works: it simply waits longer, and so do the callers after it.
+    Waiting happens outside the lock.  ``clock`` and ``sleep`` are injected so tests control
+    time.  A rate of ``inf`` never waits.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        *,
+        burst: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not rate > 0:
+            raise ValueError(f"the rate must be positive, not {rate}")
+        self.rate = rate
+        # A tenth of a second's worth absorbs scheduling jitter without bursting noticeably.
+        self.burst = burst if burst is not None else max(1.0, rate / 10)
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._tokens = min(1.0, self.burst)  # start nearly empty: no opening burst
+        self._last = clock()
+
+    def acquire(self, tokens: float = 1.0) -> float:
+        """Take ``tokens``, sleeping until the rate allows them; returns the seconds waited."""
+        if math.isinf(self.rate):
+            return 0.0
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+            self._last = now
+            self._tokens -= tokens
+            wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
+        if wait > 0:
+            self._sleep(wait)
+        return wait
+
+
+class Progress:
+    """Calls ``on_progress`` at most twice a second with the counts of ``results``."""
+
+    _EVERY: Final = 0.5
+
+    def __init__(
+        self,
+        snapshot: Callable[[], list[Delivery]],
+        total: int,
+        clock: Callable[[], float],
+        on_progress: Callable[[BulkProgress], None],
+    ) -> None:
+        self.snapshot = snapshot
+        self.total = total
+        self.clock = clock
+        self.on_progress = on_progress
+        self.started = clock()
+        self._last = -math.inf
+        self._window: deque[tuple[float, int]] = deque(maxlen=10)
+
+    def tick(self, *, force: bool = False) -> None:
+        now = self.clock()
+        if not force and now - self._last < self._EVERY:
+            return
+        self._last = now
+        deliveries = self.snapshot()
+        done = len(deliveries)
+        self._window.append((now, done))
+        then, before = self._window[0]
+        rate = (done - before) / (now - then) if now > then else 0.0
+        counts = tally(deliveries)
+        elapsed = now - self.started
+        self.on_progress(
+            BulkProgress(done, self.total, counts.unknown, counts.failed, elapsed, rate)
+        )
+
+
+@dataclass(frozen=True)
+class BulkPlan:
+    """What is the same for every message of a bulk send."""
+
+    source: str
+    template: str | None
+    default_data: str
+    common: dict[str, object]
+    message: MessageContent | None
+    facts: dict[str, str]
+
+
+def make_batches(pending: list[Pending], bulk: bool) -> list[list[Pending]]:
+    """One row per call, or up to 50 destinations (and 50 recipients) per bulk call."""
+    if not bulk:
+        return [[p] for p in pending]
+    batches: list[list[Pending]] = []
+    current: list[Pending] = []
+    count = 0
+    for item in pending:
+        full = len(current) == MAX_BULK_DESTINATIONS or count + len(item.to) > MAX_RECIPIENTS
+        if current and full:
+            batches.append(current)
+            current, count = [], 0
+        current.append(item)
+        count += len(item.to)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _join(
+    threads: list[threading.Thread], seconds: float, tick: Callable[[], None] | None = None
+) -> None:
+    """Wait for ``threads`` (at most ``seconds``) in short slices, so that an interrupt reaches
+    the waiting thread at once rather than when a thread happens to end; ``tick`` runs
+    between slices (the progress line)."""
+    deadline = time.monotonic() + seconds
+    for thread in threads:
+        while thread.is_alive():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            thread.join(min(_JOIN_SLICE, left))
+            if tick is not None:
+                tick()
+
+
+class BulkRunner:
+    """Worker threads sending batches at the bucket's pace, resending only what SES refused."""
+
+    def __init__(
+        self,
+        session: SesClientSource,
+        plan: BulkPlan,
+        rate: float,
+        *,
+        journal: Journal | None,
+        clock: Callable[[], float],
+        sleep: Callable[[float], None],
+    ) -> None:
+        self.client = session.without_retries().client
+        self.journal = journal
+        #: the batches no worker has taken yet
+        self._queue: deque[list[Pending]] = deque()
+        #: rows claimed in the journal (durably in flight) whose outcome is not recorded yet
+        self._claimed: set[int] = set()
+        self._claim_calls = 1
+        self.doubt_bound = 0
+        self.retries = retry_budget(session)
+        self.plan = plan
+        self.rate = rate
+        self.bucket = TokenBucket(rate, clock=clock, sleep=sleep)
+        self.backoff = Backoff(sleep)
+        self.requests = 0
+        self._stop = threading.Event()
+        self._interrupted = threading.Event()
+        self._lock = threading.Lock()
+        #: indexes of the rows whose request is out now (Unknown if the run stops meanwhile)
+        self.in_flight: set[int] = set()
+        self._results: dict[int, Delivery] = {}
+        self._closed = False
+
+    @property
+    def stopped(self) -> bool:
+        """Whether a daily-quota answer stopped the run."""
+        return self._stop.is_set()
+
+    def run(
+        self,
+        batches: list[list[Pending]],
+        concurrency: int | None,
+        results: dict[int, Delivery],
+        progress: Progress | None = None,
+        cancel: threading.Event | None = None,
+    ) -> BaseException | None:
+        """Send every batch, recording one delivery per recipient in ``results``.
+
+        The workers are daemon threads the calling thread waits for, so Ctrl-C (or SIGTERM as
+        :class:`~amlses.errors.Signalled`) reaches the caller at once: no new send starts
+        after it, the requests in flight are waited for up to :data:`INTERRUPT_GRACE` seconds
+        (a second interrupt stops waiting), and the interrupt is returned for the caller to
+        report — rows without a result are then in flight (``Unknown``) or never started.  An
+        error raised while sending a row stops the other workers the same way and is returned.
+        """
+        self._results = results
+        if not batches:
+            return None
+        self._queue = deque(batches)
+        failures: list[BaseException] = []
+        count = min(concurrency or self._workers(batches), len(batches))
+        per_call = max(len(batch) for batch in batches)
+        self._claim_calls = claim_size(self.rate, per_call)
+        if self.journal is not None:
+            self.doubt_bound = doubt_bound(count * per_call, self._claim_calls * per_call)
+            self.journal.set_meta({"doubt_bound": str(self.doubt_bound)})
+
+        def work() -> None:
+            try:
+                while not self._interrupted.is_set():
+                    with self._lock:
+                        batch = self._queue.popleft() if self._queue else None
+                    if batch is None:
+                        return
+                    self._deliver(batch)
+            except BaseException as exc:  # noqa: BLE001 (handed to the waiting thread)
+                failures.append(exc)
+                self._interrupted.set()  # the others stop too: the send is reported as is
+
+        workers = [
+            threading.Thread(target=work, name=f"amlses-bulk-{n}", daemon=True)
+            for n in range(count)
+        ]
+        for worker in workers:
+            worker.start()
+
+        def tick() -> None:
+            if cancel is not None and cancel.is_set():
+                raise SendCancelled("the step was abandoned (AM_TIMEOUT)")
+            if progress is not None:
+                progress.tick()
+
+        try:
+            _join(workers, math.inf, tick)
+        except KeyboardInterrupt as interrupt:
+            self._interrupted.set()
+            try:
+                _join(workers, INTERRUPT_GRACE)
+            except KeyboardInterrupt:
+                pass  # a second interrupt: stop waiting; what is in flight stays Unknown
+            return interrupt
+        return failures[0] if failures else None
+
+    def _claim(self, todo: list[Pending]) -> None:
+        """Make sure ``todo``'s rows are claimed in the journal before their request leaves
+        (called under the lock, after the pacing wait).
+
+        Claims are written a few calls at a time — ``todo`` and the next batches of the queue,
+        in one transaction with the outcomes known so far — because a durable commit costs
+        milliseconds.  Claiming only after the wait keeps rows that merely wait for their
+        turn out of the journal's "in flight", so a kill leaves as few rows in doubt as can be.
+        """
+        if self.journal is None or all(item.index in self._claimed for item in todo):
+            return
+        group = [*todo]
+        for batch in itertools.islice(self._queue, self._claim_calls - 1):
+            group.extend(item for item in batch if item.index not in self._claimed)
+        self.journal.claim(item.key for item in group)
+        self._claimed.update(item.index for item in group)
+
+    def snapshot(self) -> list[Delivery]:
+        """The outcomes known now (for the progress line)."""
+        with self._lock:
+            return list(self._results.values())
+
+    def close(self, pending: list[Pending], why: str) -> None:
+        """After a stop: every row without an outcome is ``Unknown`` if its request is out,
+        else ``NotSent``; workers still running can record nothing from now on."""
+        with self._lock:
+            self._closed = True
+            for item in pending:
+                if item.index in self._results:
+                    continue
+                in_flight = item.index in self.in_flight
+                delivery = Delivery(
+                    item.recipient.row,
+                    item.recipient.to,
+                    UNKNOWN if in_flight else "NotSent",
+                    "",
+                    f"{why} while the request was in flight: SES may have accepted it"
+                    if in_flight
+                    else f"not sent: {why} before this row",
+                )
+                self._results[item.index] = delivery
+                if self.journal is not None:
+                    self.journal.record(item.key, delivery.Status, "", delivery.Error)
+
+    def _record(self, item: Pending, outcome: Outcome) -> None:
+        """Keep a row's final outcome the moment it is known (an interrupt may come next)."""
+        row = item.recipient
+        delivery = Delivery(row.row, row.to, outcome.status, outcome.message_id, outcome.error)
+        with self._lock:
+            self.in_flight.discard(item.index)
+            self._claimed.discard(item.index)
+            if not self._closed:
+                self._results[item.index] = delivery
+                if self.journal is not None:
+                    self.journal.record(item.key, outcome.status, outcome.message_id, outcome.error)
+
+    def _workers(self, batches: list[list[Pending]]) -> int:
+        """Enough threads to keep up with the rate if a call takes ~150 ms; at most 32."""
+        if math.isinf(self.rate):
+            return _MAX_WORKERS
+        per_call = sum(len(p.to) for batch in batches for p in batch) / len(batches)
+        calls_per_second = self.rate / max(per_call, 1.0)
+        return max(1, min(_MAX_WORKERS, math.ceil(calls_per_second * _ASSUMED_LATENCY) + 1))
+
+    def _deliver(self, batch: list[Pending]) -> None:
+        """Send ``batch`` until every recipient in it has a final outcome, recording each.
+
+        A row is "in flight" only while its request is out: a row SES refused and that waits
+        for its resend is not, so a stop then reports it ``NotSent`` (true), not ``Unknown``.
+        """
+        todo = batch
+        while todo:
+            if self._interrupted.is_set():
+                return  # the rows left are reported as never started
+            if self._stop.is_set():
+                reason = "not sent: the daily sending quota ran out earlier in this send"
+                for item in todo:
+                    self._record(item, Outcome("NotSent", error=reason))
+                return
+            self.bucket.acquire(sum(len(item.to) for item in todo))
+            with self._lock:
+                if self._interrupted.is_set():  # interrupted while waiting for the bucket
+                    return
+                self._claim(todo)
+                self.in_flight.update(item.index for item in todo)
+            retry: list[Pending] = []
+            for item, outcome in zip(todo, self._attempt(todo), strict=True):
+                if outcome.retry and item.attempts < self.retries:
+                    item.attempts += 1
+                    retry.append(item)
+                else:
+                    self._record(item, outcome)
+            with self._lock:  # refused: not in flight while waiting to be resent
+                self.in_flight.difference_update(item.index for item in retry)
+            if retry:
+                self.backoff.wait(max(item.attempts for item in retry) - 1)
+            todo = retry
+
+    def _attempt(self, todo: list[Pending]) -> list[Outcome]:
+        """One request for ``todo``: an outcome per recipient, in order."""
+        with self._lock:
+            self.requests += 1
+        try:
+            if self.plan.template is None:
+                response = call(self.client, "SendEmail", self._single(todo[0]))
+                return [Outcome("Success", str(response["MessageId"]))]
+            response = call(self.client, "SendBulkTemplatedEmail", self._bulk(todo))
+        except AwsError as error:
+            return [self._failure(error)] * len(todo)
+        statuses = list(response.get("Status", []))
+        missing = Outcome("Failed", error="SES returned no status for this destination.")
+        return [
+            self._status(statuses[i]) if i < len(statuses) else missing for i in range(len(todo))
+        ]
+
+    def _single(self, item: Pending) -> dict[str, object]:
+        return {
+            "Source": self.plan.source,
+            "Destination": {"ToAddresses": item.to},
+            "Message": self.plan.message,
+            **self.plan.common,
+        }
+
+    def _bulk(self, todo: list[Pending]) -> dict[str, object]:
+        return {
+            "Source": self.plan.source,
+            "Template": self.plan.template,
+            "DefaultTemplateData": self.plan.default_data,
+            "Destinations": [
+                {"Destination": {"ToAddresses": item.to}, "ReplacementTemplateData": item.data}
+                for item in todo
+            ],
+            **self.plan.common,
+        }
+
+    def _failure(self, error: AwsError) -> Outcome:
+        """The outcome of a request SES answered with an error (or that never reached it).
+
+        A failure after the request left (no answer, a 5xx) is ``Unknown``: SES may have
+        accepted those messages, so they are never resent (see :func:`outcome_unknown`).
+        """
+        if outcome_unknown(error):
+            return Outcome(UNKNOWN, error=unknown_outcome(error).message)
+        explained = explain(error, self.plan.facts).aws_message
+        if is_daily_quota(error.code, error.aws_message):
+            self._stop.set()
+            return Outcome(DAILY_QUOTA_STATUS, error=explained)
+        return Outcome(error.code, error=explained, retry=not_accepted(error))
+
+    def _status(self, status: BulkStatus) -> Outcome:
+        """One destination's entry of a SendBulkTemplatedEmail answer."""
+        code = str(status.get("Status") or "Success")
+        if code == "Success":
+            return Outcome("Success", str(status.get("MessageId", "")))
+        if code == DAILY_QUOTA_STATUS:
+            self._stop.set()
+        error = str(status.get("Error", "")) or f"SES did not send to this destination ({code})."
+        return Outcome(code, error=error, retry=code in _RETRYABLE_STATUSES)
