@@ -109,7 +109,7 @@ def send_bulk_email(context: Context, step: Step, args: Args) -> str:
     try:
         if todo or not rows:  # an empty list is the send's own error to report
             report = mail.send_bulk_email(
-                session_for(context, args),
+                session_for(context, args, smtp=True),
                 todo,
                 max_send_rate=args.number("MAXSENDRATE"),
                 journal=journal[0] if journal else None,

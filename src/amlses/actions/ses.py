@@ -231,8 +231,10 @@ def _check_statistics(checker: StaticCheck, step: Step) -> None:
         checker.problem(_NEEDS_DATASET, step.position, step)
 
 
-#: the activities an SMTP session can serve: the session's own, and the single sends
-SMTP_ACTIVITIES = frozenset({"create_session", "end_session", "send_email", "send_raw_email"})
+#: the activities an SMTP session can serve: the session's own, and the sends without templates
+SMTP_ACTIVITIES = frozenset(
+    {"create_session", "end_session", "send_email", "send_raw_email", "send_bulk_email"}
+)
 
 
 def session_for(context: Context, args: Args, *, smtp: bool = False) -> SesSession:
@@ -262,7 +264,8 @@ def _api_only_text(activity_name: str, url: str) -> str:
     return (
         f'ACTIVITY="{activity_name}" needs SES\'s API endpoint '
         f"(https://email.{region}.amazonaws.com), but SERVICEURL {url} is SES's SMTP "
-        'interface, which can only send mail (ACTIVITY="send_email" and "send_raw_email")'
+        'interface, which can only send mail (ACTIVITY="send_email", "send_raw_email" and '
+        '"send_bulk_email" without TEMPLATE)'
     )
 
 

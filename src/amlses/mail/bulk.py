@@ -45,6 +45,7 @@ from .bulk_runner import (
     TokenBucket,
     make_batches,
 )
+from .bulk_smtp import smtp_rows
 from .common import (
     DEFAULT_CHARSET,
     Addresses,
@@ -73,6 +74,10 @@ from .templates import get_template
 
 if TYPE_CHECKING:
     from ..aws.clients import SesClientSource
+
+#: the pace of a bulk send over SMTP without MAXSENDRATE: SES's usual production rate (SMTP
+#: cannot ask GetSendQuota; a sandbox account's 1/s is throttled and resent)
+SMTP_DEFAULT_RATE: Final = 14.0
 
 __all__ = [
     "INTERRUPT_GRACE",
@@ -249,6 +254,19 @@ def send_bulk_email(
         None if template else message_content(subject, text, html, charset),
         configuration_set,
     )
+    smtp = smtp_rows(
+        session,
+        template=template,
+        sender=plan.source,
+        subject=subject,
+        text=text,
+        html=html,
+        charset=charset,
+        reply_to=reply_to,
+        return_path=return_path,
+        configuration_set=configuration_set,
+        tags=tags,
+    )
     if plan.template:
         get_template(session, plan.template)  # one clear error now rather than one per row
     results: dict[int, Delivery] = {}
@@ -261,11 +279,22 @@ def send_bulk_email(
     with Journal(Path(journal), journal_meta) if journal is not None else _no_journal() as book:
         if book is not None:
             pending = _resume(book, pending, results, resend_unknown, on_notice)
+        if smtp is not None and max_send_rate is None:
+            max_send_rate = SMTP_DEFAULT_RATE
+            warnings.append(
+                f"SES's SMTP interface cannot tell the account's sending rate (GetSendQuota is "
+                f"an API call), so the send was paced at {SMTP_DEFAULT_RATE:g} messages a "
+                "second, SES's usual production rate: set MAXSENDRATE to your account's rate."
+            )
         rate = _rate(session, max_send_rate, sum(len(p.to) for p in pending), warnings)
-        runner = BulkRunner(session, plan, rate, journal=book, clock=clock, sleep=sleep)
+        runner = BulkRunner(session, plan, rate, journal=book, smtp=smtp, clock=clock, sleep=sleep)
         progress = Progress(runner.snapshot, len(rows), clock, on_progress) if on_progress else None
         batches = make_batches(pending, plan.template is not None)
-        stop = runner.run(batches, concurrency, results, progress, cancel)
+        try:
+            stop = runner.run(batches, concurrency, results, progress, cancel)
+        finally:
+            if smtp is not None:
+                smtp.close_all()
         if stop is not None:
             interrupted = isinstance(stop, KeyboardInterrupt)
             runner.close(pending, "the send was interrupted" if interrupted else "the send failed")

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from ..errors import AwsError
+from .bulk_smtp import SmtpRows, is_quota
 from .common import MAX_BULK_DESTINATIONS, MAX_RECIPIENTS
 from .journal import Journal, claim_size, doubt_bound
 from .mime import MessageContent
@@ -208,10 +209,13 @@ class BulkRunner:
         rate: float,
         *,
         journal: Journal | None,
+        smtp: SmtpRows | None = None,
         clock: Callable[[], float],
         sleep: Callable[[float], None],
     ) -> None:
-        self.client = session.without_retries().client
+        #: the client for SES's API, or what sends over its SMTP interface instead
+        self.client = session.without_retries().client if smtp is None else None
+        self.smtp = smtp
         self.journal = journal
         #: the batches no worker has taken yet
         self._queue: deque[list[Pending]] = deque()
@@ -219,7 +223,7 @@ class BulkRunner:
         self._claimed: set[int] = set()
         self._claim_calls = 1
         self.doubt_bound = 0
-        self.retries = retry_budget(session)
+        self.retries = retry_budget(session) if smtp is None else smtp.retries
         self.plan = plan
         self.rate = rate
         self.bucket = TokenBucket(rate, clock=clock, sleep=sleep)
@@ -278,6 +282,9 @@ class BulkRunner:
             except BaseException as exc:  # noqa: BLE001 (handed to the waiting thread)
                 failures.append(exc)
                 self._interrupted.set()  # the others stop too: the send is reported as is
+            finally:
+                if self.smtp is not None:
+                    self.smtp.close_mine()
 
         workers = [
             threading.Thread(target=work, name=f"amlses-bulk-{n}", daemon=True)
@@ -405,6 +412,13 @@ class BulkRunner:
         """One request for ``todo``: an outcome per recipient, in order."""
         with self._lock:
             self.requests += 1
+        if self.smtp is not None:
+            outcome, error = self.smtp.attempt(todo[0].to)
+            if is_quota(error):
+                self._stop.set()
+                return [Outcome(DAILY_QUOTA_STATUS, error=outcome.error)]
+            return [outcome]
+        assert self.client is not None  # an API send (SMTP returned above)
         try:
             if self.plan.template is None:
                 response = call(self.client, "SendEmail", self._single(todo[0]))
