@@ -239,6 +239,8 @@ class TestJournalCommand:
         shown = invoke("journal", "show", send["id"][:8], "--csv", str(tmp_path / "rows.csv"))
         assert shown.exit_code == 0, shown.output
         assert "rows      4: 3 Success, 1 MessageRejected" in shown.stdout
+        # 4 rows: 4 workers, and a claim batch of a tenth of a second at 100/s
+        assert "at most 14 rows could be in doubt" in shown.stdout
         assert stat.S_IMODE((tmp_path / "rows.csv").stat().st_mode) == 0o600
         with (tmp_path / "rows.csv").open() as handle:
             table = list(csv.DictReader(handle))

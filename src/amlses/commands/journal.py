@@ -154,6 +154,11 @@ def show(send_id: str, journal_dir: str | None, csv_file: str | None, as_json: b
             click.echo(f"{name:<9} {info.meta[name]}")
     click.echo(f"updated   {_when(info.updated)}")
     click.echo(f"rows      {info.total:,}: {_counts(info)}")
+    if info.meta.get("doubt_bound"):
+        click.echo(
+            f"bound     after a kill at any instant, at most {info.meta['doubt_bound']} rows "
+            "could be in doubt"
+        )
     if csv_file:
         click.echo(f"wrote {info.total:,} rows to {csv_file}")
 
