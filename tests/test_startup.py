@@ -115,3 +115,69 @@ def test_building_a_client_imports_botocore_but_not_boto3() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert done.stdout.split() == ["[]", "True"]
+
+
+_GC_PROBE = """
+import gc, json, sys
+import amlses.api
+seen = {}
+def spy(name, function):
+    def wrapper(*args, **kwargs):
+        seen[name] = {
+            "collecting": gc.isenabled(),
+            "frozen": gc.get_freeze_count(),
+            "botocore": "botocore.session" in sys.modules,
+        }
+        return function(*args, **kwargs)
+    setattr(amlses.api, name, wrapper)
+spy("prepare", amlses.api.prepare)
+spy("run", amlses.api.run)
+from amlses.cli import main
+sys.argv = ["amlses", "run", sys.argv[1], "-q"]
+try:
+    main()
+except SystemExit as exit:
+    seen["code"] = exit.code
+seen["after"] = gc.isenabled()
+print(json.dumps(seen))
+"""
+
+
+@pytest.mark.parametrize("ses", [True, False], ids=["with-ses-steps", "without"])
+def test_start_up_pauses_the_collector_and_the_task_runs_with_it(tmp_path: Path, ses: bool) -> None:
+    """The command's process checks the task with the collector off, then freezes start-up's
+    objects (botocore's among them when the task has SES steps) and runs the task with the
+    collector on (amlses.startup)."""
+    steps = '<AMAWSSES ACTIVITY="create_session" SESSION="S" />\n' if ses else ""
+    task = tmp_path / "task.aml"
+    task.write_text(
+        '<AMVARIABLE NAME="x" VALUE="1" />\n'
+        f'<AMIF EXPRESSION="%x% = 2">\n{steps}<AMSHOWDIALOG MESSAGE="never" />\n</AMIF>\n'
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", _GC_PROBE, str(task)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["code"] == 0
+    assert seen["prepare"]["collecting"] is False
+    assert seen["run"]["collecting"] is True and seen["run"]["frozen"] > 10_000
+    assert seen["run"]["botocore"] is ses
+    assert seen["after"] is True
+
+
+def test_a_program_that_embeds_the_cli_keeps_its_collector(tmp_path: Path) -> None:
+    """Only the amlses command's own process pauses and freezes: not a caller of ``cli``."""
+    import gc
+
+    from clitools import invoke
+
+    task = tmp_path / "task.aml"
+    task.write_text('<AMVARIABLE NAME="x" VALUE="1" />\n')
+    frozen = gc.get_freeze_count()
+    result = invoke("run", str(task), "-q")
+    assert result.exit_code == 0, result.output
+    assert gc.isenabled() and gc.get_freeze_count() == frozen

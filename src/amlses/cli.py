@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from . import startup
 from .errors import (
     EXIT_INVALID,
     EXIT_OK,
@@ -206,6 +207,7 @@ def run(**settings: Any) -> None:
 
     redactor = Redactor()
     as_json, task = bool(settings["as_json"]), str(settings["task"])
+    startup.pause()  # until the task is checked and botocore imported (amlses.startup)
     try:
         with termination_as_interrupt():
             _run(settings, redactor)
@@ -218,6 +220,8 @@ def run(**settings: Any) -> None:
         _fail(stopped, redactor, as_json=as_json, task=task)
     except Exception as error:  # noqa: BLE001 (never a traceback: one paragraph instead)
         _fail(error, redactor, as_json=as_json, task=task)
+    finally:
+        startup.resume(freeze=False)  # a run that ended before its start-up was over
 
 
 @contextmanager
@@ -312,6 +316,9 @@ def _run_task(
     recorder = RecordingReporter(human) if settings["as_json"] else None
     # refuse an invalid task before its first step (its secrets masked in the errors)
     prepared, _ = api.prepare(text, task, options.variables, redactor, path_map)
+    if startup.paused() and any(step.name == "AMAWSSES" for step in prepared.walk()):
+        import botocore.session  # noqa: F401 (what the first SES step imports: part of start-up)
+    startup.resume()
     if emulator is not None:
         options.force_endpoint_url = emulator.endpoint_url
         if not quiet:
@@ -728,4 +735,5 @@ _add_commands()
 
 def main() -> None:
     """Console-script entry point."""
+    startup.in_own_process()
     cli(prog_name="amlses")
