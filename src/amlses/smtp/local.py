@@ -166,7 +166,7 @@ class LocalSmtpServer:
         self._sockets: dict[str, socket.socket] = {}
         self._contexts: dict[str, ssl.SSLContext] = {}
         self._servers: list[asyncio.AbstractServer] = []
-        self._live: set[Any] = set()
+        self._transports: set[asyncio.Transport] = set()
         self._state = "new"
 
     def __repr__(self) -> str:  # never the password
@@ -265,6 +265,8 @@ class LocalSmtpServer:
         for listener in ("implicit", "starttls", "plain"):
             sock = socket.socket(family, socket.SOCK_STREAM)
             self._sockets[listener] = sock
+            if os.name == "posix":  # as asyncio's own servers: the port is free again at stop
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((self.host, 0))
         self.implicit_port, self.starttls_port, self.plain_port = (
             int(self._sockets[name].getsockname()[1]) for name in ("implicit", "starttls", "plain")
@@ -287,9 +289,11 @@ class LocalSmtpServer:
                 loop = controller.loop
                 if loop.is_running():
                     closing = asyncio.run_coroutine_threadsafe(self._close_everything(), loop)
-                    closing.result(_TIMEOUT)
-                if controller._thread is not None:
-                    controller.stop()
+                    try:
+                        closing.result(_TIMEOUT)
+                    finally:  # even if the closing failed: the thread must end
+                        if controller._thread is not None:
+                            controller.stop()
         finally:
             for sock in self._sockets.values():
                 sock.close()
@@ -300,16 +304,32 @@ class LocalSmtpServer:
 
     async def _close_everything(self) -> None:
         """In the loop: stop accepting, drop every connection, let every task finish."""
+        loop = asyncio.get_running_loop()
+        for sock in self._sockets.values():  # accept nothing more...
+            try:
+                loop.remove_reader(sock.fileno())
+            except NotImplementedError:  # a proactor loop (Windows) has no readers
+                pass
+        # ...but a connection accepted a moment ago must get its transport while its server
+        # is open: asyncio cannot attach one to a closed server, and would leak its socket
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
         for server in self._servers:
             server.close()
-        for protocol in list(self._live):
-            if protocol.transport is not None:
-                protocol.transport.abort()
         current = asyncio.current_task()
-        tasks = [task for task in asyncio.all_tasks() if task is not current]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        for _ in range(100):  # a task that will not end must not hang stop
+            with self._lock:
+                transports = list(self._transports)
+                self._transports.clear()
+            for transport in transports:
+                transport.abort()  # the socket itself: TLS or not, handshake done or not
+            tasks = [task for task in asyncio.all_tasks() if task is not current]
+            if not tasks and not transports:
+                break
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.sleep(0)  # the transports' connection_lost callbacks run
         for server in self._servers:
             await server.wait_closed()
 
@@ -322,13 +342,16 @@ class LocalSmtpServer:
             if self._counting:
                 self._connections += 1
 
-    def _opened(self, protocol: Any) -> None:
-        with self._lock:
-            self._live.add(protocol)
+    def _opened(self, transport: asyncio.BaseTransport) -> None:
+        """A connection's socket transport exists (kept, so that stop can close it)."""
+        if isinstance(transport, asyncio.Transport):
+            with self._lock:
+                self._transports.add(transport)
 
-    def _closed(self, protocol: Any) -> None:
-        with self._lock:
-            self._live.discard(protocol)
+    def _closed(self, transport: asyncio.BaseTransport | None) -> None:
+        if isinstance(transport, asyncio.Transport):
+            with self._lock:
+                self._transports.discard(transport)
 
     def _authenticated(self, login: bytes, password: bytes) -> bool:
         expected_login = self.access_key.encode("utf-8")
@@ -462,31 +485,63 @@ class _Machinery:
 @functools.cache
 def _machinery() -> _Machinery:
     """Define the classes that subclass aiosmtpd's; importing aiosmtpd happens here only."""
+    from asyncio import sslproto
+
     from aiosmtpd.controller import Controller
     from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
     class SesSmtp(SMTP):
         """aiosmtpd's SMTP, SES's way: implicit TLS counts as TLS (aiosmtpd only knows
-        STARTTLS, so it would refuse AUTH there), and the owner hears of every connection."""
+        STARTTLS, so it would refuse AUTH there), and the owner keeps every socket."""
 
         def __init__(self, owner: LocalSmtpServer, listener: str, **kwargs: Any) -> None:
             super().__init__(_Handler(owner, listener), **kwargs)
             self.owner = owner
             self.listener = listener
+            self._socket_transport: asyncio.BaseTransport | None = None
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             first = self.transport is None
             super().connection_made(transport)
-            if first:
-                self.owner._opened(self)
-                if self.listener == "implicit" and self._tls_protocol is None:
-                    # the transport is TLS from the first byte; without its protocol
-                    # here AUTH would be refused, which is merely safe
-                    self._tls_protocol = getattr(transport, "_ssl_protocol", None)
+            if not first:
+                return  # the STARTTLS handshake is done: the same connection, now TLS
+            if self.listener == "implicit":
+                # TLS from the first byte (the socket is TlsFromFirstByte's to keep); without
+                # its protocol here, aiosmtpd would refuse AUTH, which is merely safe
+                self._tls_protocol = getattr(transport, "_ssl_protocol", None)
+            else:
+                self._socket_transport = transport
+                self.owner._opened(transport)
 
         def connection_lost(self, error: Exception | None) -> None:
-            self.owner._closed(self)
+            self.owner._closed(self._socket_transport)
             super().connection_lost(error)
+
+    class TlsFromFirstByte(sslproto.SSLProtocol):
+        """The TLS layer of an implicit-TLS connection, made here rather than by
+        ``create_server(ssl=…)`` so that the socket under a handshake still in progress is
+        known, and closed by stop, too (asyncio would leave it open until collected)."""
+
+        def __init__(
+            self,
+            owner: LocalSmtpServer,
+            app: asyncio.BaseProtocol,
+            context: ssl.SSLContext,
+            loop: asyncio.AbstractEventLoop,
+        ) -> None:
+            # no waiter: nobody awaits the handshake (asyncio's own code passes None too)
+            super().__init__(loop, app, context, None, server_side=True)  # type: ignore[arg-type]
+            self.owner = owner
+            self._socket_transport: asyncio.BaseTransport | None = None
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            self._socket_transport = transport
+            self.owner._opened(transport)
+            super().connection_made(transport)
+
+        def connection_lost(self, exc: BaseException | None) -> None:
+            self.owner._closed(self._socket_transport)
+            super().connection_lost(exc)
 
     class _Handler:
         """aiosmtpd's handler hook: the end of DATA, where SES answers."""
@@ -551,15 +606,16 @@ def _machinery() -> _Machinery:
         def _protocol_for(self, listener: str) -> Any:
             self.owner._accepted()
             self._listener = listener  # read by factory(), synchronously, in this thread
-            return self._factory_invoker()
+            app = self._factory_invoker()
+            if listener != "implicit":
+                return app
+            return TlsFromFirstByte(self.owner, app, self.owner._contexts["implicit"], self.loop)
 
         async def _serve(self) -> asyncio.AbstractServer:
             owner = self.owner
             for listener in ("implicit", "starttls", "plain"):
                 server = await self.loop.create_server(
-                    functools.partial(self._protocol_for, listener),
-                    sock=owner._sockets[listener],
-                    ssl=owner._contexts["implicit"] if listener == "implicit" else None,
+                    functools.partial(self._protocol_for, listener), sock=owner._sockets[listener]
                 )
                 owner._servers.append(server)
             return _Group(owner._servers)
