@@ -227,15 +227,17 @@ class SesProxy:
         code: str = "Throttling",
         message: str = "Rate exceeded",
         error_type: str = "Sender",
+        delay: float = 0.0,
     ) -> None:
-        """Answer the next ``times`` requests (of ``action``, if given) with an SES error.
+        """Answer the next ``times`` requests (of ``action``, if given) with an SES error,
+        after ``delay`` seconds.
 
         The default is SES's throttling error; ``status=503, code="ServiceUnavailable",
         error_type="Receiver"`` is a server-side failure.  Both are retryable for botocore.
         """
         body = ses_error(code, message, error_type=error_type)
         response = ProxyResponse(status, body)
-        self._add_fault(_Fault(times, action, response=response))
+        self._add_fault(_Fault(times, action, response=response, delay=delay))
 
     def stall(self, seconds: float, times: int = 1, *, action: str | None = None) -> None:
         """Wait ``seconds`` before handling the next ``times`` requests (read timeouts)."""

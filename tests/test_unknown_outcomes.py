@@ -210,6 +210,24 @@ class TestRetriesNeverSendTwice:
         assert "Unknown; not retried" in result.stderr
         assert front.count("SendEmail") == 1
 
+    def test_a_single_send_abandoned_by_am_timeout_is_not_resent_behind_the_tasks_back(
+        self, tmp_path: Path, front: SesProxy, endpoint: str
+    ) -> None:
+        """Throttled after the step was abandoned: a resend would deliver the message while
+        the task believes it Unknown; the cancelled send makes no further attempt."""
+        front.fail(1, action="SendEmail", delay=3.0)  # throttled, after the timeout fired
+        result = run(
+            tmp_path,
+            front,
+            f'<AMAWSSES ACTIVITY="send_email" {CREDENTIALS} FROM="{SENDER}" TO="bob@example.com" '
+            'TEXTBODY="x" AM_TIMEOUT="1" MAXERRORRETRY="3" />\n',
+            "-q",
+        )
+        assert result.exit_code == 1
+        time.sleep(4.0)  # the throttling answer, then the backoff a resend would wait
+        assert front.count("SendEmail") == 1
+        assert delivered(endpoint) == Counter()
+
     def test_a_bulk_send_abandoned_by_am_timeout_stops_sending(
         self, tmp_path: Path, front: SesProxy, endpoint: str
     ) -> None:

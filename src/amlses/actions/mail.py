@@ -251,6 +251,7 @@ def send_email(context: Context, step: Step, args: Args) -> str:
         charset=args.text("CHARSET") or mail.DEFAULT_CHARSET,
         attachments=attachments,
         sleep=context.options.sleep,
+        cancel=context.cancel,
         **_envelope(args),
     )
     _store_id(context, args, message_id)
@@ -292,6 +293,7 @@ def send_raw_email(context: Context, step: Step, args: Args) -> str:
         configuration_set=args.text("CONFIGURATIONSET") or None,
         tags=args.text("TAGS") or None,
         sleep=context.options.sleep,
+        cancel=context.cancel,
     )
     _store_id(context, args, message_id)
     return f"raw message of {len(message):,} bytes sent: {message_id}"
@@ -320,6 +322,7 @@ def send_templated_email(context: Context, step: Step, args: Args) -> str:
         template=args.text("TEMPLATE"),
         template_data=args.text("TEMPLATEDATA"),
         sleep=context.options.sleep,
+        cancel=context.cancel,
         **_envelope(args),
     )
     _store_id(context, args, message_id)

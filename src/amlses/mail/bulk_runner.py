@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Final
 
 from ..errors import AwsError
 from .bulk_smtp import SmtpRows, is_quota
-from .common import MAX_BULK_DESTINATIONS, MAX_RECIPIENTS
+from .common import MAX_BULK_DESTINATIONS, MAX_RECIPIENTS, SendCancelled
 from .journal import Journal, claim_size, doubt_bound
 from .mime import MessageContent
 from .rows import UNKNOWN, BulkProgress, Delivery, Outcome, Pending, tally
@@ -64,10 +64,6 @@ _ASSUMED_LATENCY: Final = 0.15
 INTERRUPT_GRACE: Final = 10.0
 #: how often the waiting thread looks up (joins with a timeout stay interruptible)
 _JOIN_SLICE: Final = 0.1
-
-
-class SendCancelled(KeyboardInterrupt):
-    """The caller gave up on the send (``AM_TIMEOUT``): it stops as an interrupted one does."""
 
 
 class TokenBucket:

@@ -57,3 +57,9 @@ class MailError(StepError):
 def megabytes(size: int) -> str:
     """A size as messages show it: ``10.0 MB``."""
     return f"{size / (1024 * 1024):.1f} MB"
+
+
+class SendCancelled(KeyboardInterrupt):
+    """The caller gave up on the send (``AM_TIMEOUT``): a single send starts no new attempt, a
+    bulk send stops as an interrupted one does.  An interrupt (not an :class:`MailError`) so
+    that nothing on the way mistakes it for a failure to report or retry."""

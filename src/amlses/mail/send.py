@@ -16,7 +16,9 @@ error, but waiting seconds cannot cure it, so it is never retried.
 A failure after the request left — a read timeout, a connection dropped mid-request, a 5xx
 answer — proves nothing either way: SES may have accepted the message.  Such a send ends as
 :class:`~amlses.errors.UnknownOutcome` (code ``Unknown``, :func:`outcome_unknown`), which
-nothing resends automatically: not this module, not botocore, not ``AM_RETRY``.
+nothing resends automatically: not this module, not botocore, not ``AM_RETRY``.  A send
+given a ``cancel`` event (``AM_TIMEOUT`` abandoned the step) starts no attempt once it is set,
+so no resend happens behind the task's back.
 
 **Over SES's SMTP interface** (a session whose :attr:`~amlses.ses.SesSession.is_smtp` is
 true) the same functions build the same MIME message ``SendRawEmail`` would carry — always, an
@@ -62,7 +64,7 @@ from .addresses import (
     split_paths,
     template_name,
 )
-from .common import DEFAULT_CHARSET, Addresses, MailError, Tags, TemplateData
+from .common import DEFAULT_CHARSET, Addresses, MailError, SendCancelled, Tags, TemplateData
 from .mime import build_message, edit_headers, message_bytes, message_content, ses_headers
 
 if TYPE_CHECKING:
@@ -253,6 +255,11 @@ _SNAKE: Final = {
 }
 
 
+def _check_cancel(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise SendCancelled("the step was abandoned (AM_TIMEOUT): no further attempt")
+
+
 def _send(
     session: SesClientSource,
     operation: str,
@@ -260,12 +267,15 @@ def _send(
     *,
     sleep: Callable[[float], None],
     facts: Mapping[str, str],
+    cancel: threading.Event | None = None,
 ) -> str:
-    """Send one message, resending only after errors that prove it was not accepted."""
+    """Send one message, resending only after errors that prove it was not accepted; no
+    attempt starts once ``cancel`` is set (the step was abandoned)."""
     client = session.without_retries().client
     retries = retry_budget(session)
     backoff = Backoff(sleep)
     for attempt in itertools.count():
+        _check_cancel(cancel)
         try:
             return str(call(client, operation, params)["MessageId"])
         except AwsError as error:
@@ -286,6 +296,7 @@ def _send_smtp(
     *,
     sleep: Callable[[float], None],
     facts: Mapping[str, str],
+    cancel: threading.Event | None = None,
 ) -> str:
     """Send one message over SMTP, resending only after refusals that time may cure."""
     from ..smtp.transport import SmtpError
@@ -294,6 +305,7 @@ def _send_smtp(
     retries = _DEFAULT_RETRIES if configured is None else configured
     backoff = Backoff(sleep)
     for attempt in itertools.count():
+        _check_cancel(cancel)
         try:
             return session.send_smtp(raw, mail_from, recipients)
         except SmtpError as error:
@@ -421,6 +433,7 @@ def send_email(
     tags: Tags | None = None,
     attachments: Iterable[str | PathLike[str]] = (),
     sleep: Callable[[float], None] = time.sleep,
+    cancel: threading.Event | None = None,
 ) -> str:
     """Send one message; returns SES's MessageId.
 
@@ -458,7 +471,9 @@ def send_email(
         envelope = [address_of(a) for a in (*to_list, *cc_list, *bcc_list)]
         returns = parse_addresses(return_path, "RETURNPATH") if return_path else [source]
         data = message_bytes(message)
-        return _send_smtp(smtp, data, address_of(returns[0]), envelope, sleep=sleep, facts=facts)
+        return _send_smtp(
+            smtp, data, address_of(returns[0]), envelope, sleep=sleep, facts=facts, cancel=cancel
+        )
     if files:
         message = build_message(
             sender=source,
@@ -479,7 +494,7 @@ def send_email(
                 reply_to=(), return_path=None, configuration_set=configuration_set, tags=tags
             )
         )
-        return _send(session, "SendRawEmail", params, sleep=sleep, facts=facts)
+        return _send(session, "SendRawEmail", params, sleep=sleep, facts=facts, cancel=cancel)
     params = {
         "Source": source,
         "Destination": _destination(to_list, cc_list, bcc_list),
@@ -491,7 +506,7 @@ def send_email(
             tags=tags,
         ),
     }
-    return _send(session, "SendEmail", params, sleep=sleep, facts=facts)
+    return _send(session, "SendEmail", params, sleep=sleep, facts=facts, cancel=cancel)
 
 
 def _raw_params(
@@ -530,6 +545,7 @@ def send_raw_email(
     configuration_set: str | None = None,
     tags: Tags | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    cancel: threading.Event | None = None,
 ) -> str:
     """Send a prepared MIME message as it is (``SendRawEmail``); returns the MessageId.
 
@@ -571,7 +587,7 @@ def send_raw_email(
         mail_from = address_of(source) if source else _first_address(headers.get_all("From", []))
         data = edit_headers(data, add=ses_headers(configuration_set, tags), remove=("Bcc",))
         envelope = [address_of(a) for a in given] if given else found
-        return _send_smtp(smtp, data, mail_from, envelope, sleep=sleep, facts=facts)
+        return _send_smtp(smtp, data, mail_from, envelope, sleep=sleep, facts=facts, cancel=cancel)
     params: dict[str, object] = {"RawMessage": {"Data": data}}
     if source:
         params["Source"] = source
@@ -580,7 +596,7 @@ def send_raw_email(
     params.update(
         common_params(reply_to=(), return_path=None, configuration_set=configuration_set, tags=tags)
     )
-    return _send(session, "SendRawEmail", params, sleep=sleep, facts=facts)
+    return _send(session, "SendRawEmail", params, sleep=sleep, facts=facts, cancel=cancel)
 
 
 def _first_address(values: list[object]) -> str:
@@ -609,6 +625,7 @@ def send_templated_email(
     configuration_set: str | None = None,
     tags: Tags | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    cancel: threading.Event | None = None,
 ) -> str:
     """Send a stored template to one destination (``SendTemplatedEmail``); the MessageId.
 
@@ -638,4 +655,4 @@ def send_templated_email(
         "template": name,
         "configuration_set": configuration_set or "",
     }
-    return _send(session, "SendTemplatedEmail", params, sleep=sleep, facts=facts)
+    return _send(session, "SendTemplatedEmail", params, sleep=sleep, facts=facts, cancel=cancel)
