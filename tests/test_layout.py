@@ -63,6 +63,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "amlses.commands.emulator",
         "amlses.commands.journal",
         "amlses.commands.stats",
+        "amlses.commands.smtp_password",
         "amlses.startup",
         "amlses.cli",
         "amlses.__main__",

@@ -15,4 +15,5 @@ COMMANDS: Final[tuple[tuple[str, str], ...]] = (
     ("emulator", "emulator"),
     ("journal", "journal"),
     ("stats", "stats"),
+    ("smtp_password", "smtp_password"),
 )
