@@ -139,6 +139,7 @@ try:
 except SystemExit as exit:
     seen["code"] = exit.code
 seen["after"] = gc.isenabled()
+seen["unfrozen"] = len(gc.get_objects())  # what the exit's collection would still walk
 print(json.dumps(seen))
 """
 
@@ -147,7 +148,7 @@ print(json.dumps(seen))
 def test_start_up_pauses_the_collector_and_the_task_runs_with_it(tmp_path: Path, ses: bool) -> None:
     """The command's process checks the task with the collector off, then freezes start-up's
     objects (botocore's among them when the task has SES steps) and runs the task with the
-    collector on (amlses.startup)."""
+    collector on; at its exit it freezes everything (amlses.startup)."""
     steps = '<AMAWSSES ACTIVITY="create_session" SESSION="S" />\n' if ses else ""
     task = tmp_path / "task.aml"
     task.write_text(
@@ -167,6 +168,7 @@ def test_start_up_pauses_the_collector_and_the_task_runs_with_it(tmp_path: Path,
     assert seen["run"]["collecting"] is True and seen["run"]["frozen"] > 10_000
     assert seen["run"]["botocore"] is ses
     assert seen["after"] is True
+    assert seen["unfrozen"] < 1000  # exiting() froze the rest: the exit walks nothing
 
 
 def test_a_program_that_embeds_the_cli_keeps_its_collector(tmp_path: Path) -> None:

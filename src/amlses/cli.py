@@ -736,4 +736,7 @@ _add_commands()
 def main() -> None:
     """Console-script entry point."""
     startup.in_own_process()
-    cli(prog_name="amlses")
+    try:
+        cli(prog_name="amlses")
+    finally:
+        startup.exiting()

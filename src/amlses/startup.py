@@ -1,4 +1,4 @@
-"""The ``amlses`` process's start-up runs without the garbage collector, which then resumes.
+"""The ``amlses`` process's start-up runs without the garbage collector, and so does its exit.
 
 Before its first request a run builds ~65,000 objects that live as long as the process —
 modules, click's commands, the parsed task, botocore's — and next to no garbage.  CPython's
@@ -9,13 +9,22 @@ CLI or calls :mod:`amlses.api`: their memory is theirs to manage) pauses the col
 starts and, once start-up is over, freezes what was built (:func:`gc.freeze`: the collector
 never walks those objects again) and resumes it, so the task itself runs with the collector
 on, however long it runs.
+
+Exiting has the same cost the other way round: the interpreter's last collection walks every
+object once more, and the module teardown before it turns modules, classes and functions into
+cyclic garbage that it then frees one by one — ~50 ms of CPU for memory the operating system
+takes back at once.  :func:`exiting` freezes everything first, so that collection has nothing
+to walk.  What exit still does is unchanged: ``atexit`` handlers, ``finally`` blocks and
+``with`` blocks have run, threads are joined and the standard streams flushed; only objects
+that nothing refers to any more and that wait in a reference cycle for the collector are not
+finalized, which the interpreter never promised at exit anyway.
 """
 
 from __future__ import annotations
 
 import gc
 
-__all__ = ["in_own_process", "pause", "paused", "resume"]
+__all__ = ["exiting", "in_own_process", "pause", "paused", "resume"]
 
 
 class _State:
@@ -51,3 +60,10 @@ def resume(*, freeze: bool = True) -> None:
     if freeze:
         gc.freeze()
     gc.enable()
+
+
+def exiting() -> None:
+    """The command is done: freeze every object, so the interpreter's exit does not collect
+    them one by one (in the command's own process only)."""
+    if _State.own_process:
+        gc.freeze()
