@@ -55,7 +55,8 @@ READY_TIMEOUT = 60.0
 #: what the child runs: its configuration comes as one JSON line on standard input, the
 #: parent's module path first, so the child imports the same amlses as the parent
 _BOOTSTRAP = (
-    "import json, sys; config = json.loads(sys.stdin.readline() or 'null') or sys.exit(3); "
+    "import gc; gc.disable(); import json, sys; "  # no collection in start-up: see serve_child
+    "config = json.loads(sys.stdin.readline() or 'null') or sys.exit(3); "
     "sys.path[:] = config['path']; "
     "from amlses.localstart import serve_child; serve_child(config)"
 )
@@ -311,7 +312,18 @@ def serve_child(config: Mapping[str, Any]) -> None:
     gc.freeze()  # what start-up built lives as long as the process
     gc.enable()
     print(json.dumps({"port": server.server_address[1]}), flush=True)
+    # moto builds its own API's application on the first request to it: the outbox, read
+    # at the end of the run.  Built now, while the run is busy with its steps.
+    threading.Thread(target=_warm, args=(client,), daemon=True).start()
     server.serve_forever()
+
+
+def _warm(client: Any) -> None:
+    """Ask moto's API once, for nothing but its start-up (a failure shows at the real read)."""
+    try:
+        client.get("/moto-api/data.json")
+    except Exception:  # noqa: BLE001, S110 (the outbox read reports its own errors)
+        pass
 
 
 def _exit_on_eof() -> None:
