@@ -8,6 +8,7 @@ installed ``amlses`` in a subprocess and kill it for real (SIGKILL, SIGINT, SIGT
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import signal
@@ -143,8 +144,9 @@ class TestResume:
         assert third.exit_code == 0 and "resuming" not in third.stderr
         assert delivered(endpoint) == Counter(dict.fromkeys(ROWS, 2))
 
+    @pytest.mark.parametrize("how", ["attribute", "option"])
     def test_rows_in_doubt_are_left_alone_until_resent_on_purpose(
-        self, tmp_path: Path, front: SesProxy, endpoint: str
+        self, tmp_path: Path, front: SesProxy, endpoint: str, how: str
     ) -> None:
         write_rows(tmp_path, ROWS)
         task = write_task(tmp_path, bulk_step())
@@ -158,8 +160,9 @@ class TestResume:
         assert front.count("SendEmail") == sent, "a rerun sent something new"
         assert "resuming: 3 already sent, 1 in doubt, 0 to go" in second.stderr
         assert json.loads(second.stdout)["error"]["code"] == "Unknown"
-        task.write_text(bulk_step('RESENDUNKNOWN="YES"'))
-        third = run(task, front)
+        if how == "attribute":
+            task.write_text(bulk_step('RESENDUNKNOWN="YES"'))
+        third = run(task, front, *(["--resend-unknown"] if how == "option" else []))
         assert third.exit_code == 0, third.output
         assert statuses(third)[doubtful] == "Success"
         assert delivered(endpoint)[doubtful] == 2  # what resending on purpose means
@@ -321,7 +324,8 @@ class TestKills:
         process.send_signal(signum)
         out, err = process.communicate(timeout=60)
         assert process.returncode == 128 + signum
-        assert "to resume, " in err and "The journal " in err
+        assert "The journal " in err
+        assert f"to resume, run `amlses run {task} --endpoint-url {endpoint} --json`" in err
         at_exit = delivered(endpoint)
         time.sleep(0.5)
         assert delivered(endpoint) == at_exit, "messages were sent after the process ended"
@@ -333,3 +337,40 @@ class TestKills:
         missing = {r for r in self.RECIPIENTS[:150] if got[r] == 0}
         assert missing == {r for r, s in result.items() if s == "Unknown"}
         assert again.returncode == (1 if missing else 0)
+
+
+class TestProgress:
+    def test_a_terminal_gets_a_live_line_that_goes_away(self) -> None:
+        from amlses.mail import BulkProgress
+        from amlses.progress import BulkProgressLine
+
+        class Terminal(io.StringIO):
+            def isatty(self) -> bool:
+                return True
+
+        screen = Terminal()
+        line = BulkProgressLine(screen, live=True)
+        line("task.aml:3", BulkProgress(500, 2000, 2, 1, 5.0, 100.0))
+        line("task.aml:3", BulkProgress(1000, 2000, 3, 1, 10.0, 100.0))
+        line("task.aml:3", None)
+        shown = screen.getvalue()
+        assert (
+            "sending (task.aml:3): 1,000/2,000 rows  100.0/s  3 in doubt  1 failed  ETA 10 s"
+            in (shown)
+        )
+        assert "\x1b[" in shown  # drawn in place, and cleared at the end
+
+    def test_a_log_gets_one_summary_and_quiet_gets_nothing(
+        self, tmp_path: Path, endpoint: str, ses_client: Any
+    ) -> None:
+        ses_client.verify_email_identity(EmailAddress=SENDER)
+        write_rows(tmp_path, ROWS)
+        task = write_task(tmp_path, bulk_step())
+        command = [sys.executable, "-m", "amlses", "run", str(task), "--endpoint-url", endpoint]
+        loud = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        assert loud.returncode == 0, loud.stderr
+        summary = [line for line in loud.stderr.splitlines() if line.startswith("bulk send (")]
+        assert len(summary) == 1 and "4 of 4 rows done in " in summary[0]
+        assert "\x1b[" not in loud.stderr
+        quiet = subprocess.run([*command, "-q"], capture_output=True, text=True, timeout=120)
+        assert quiet.returncode == 0 and "bulk send (" not in quiet.stderr

@@ -54,6 +54,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     (
         "amlses.api",
         "amlses.output",
+        "amlses.progress",
         "amlses.emulator",
         "amlses.localstart",
         "amlses.docs",

@@ -200,6 +200,24 @@ class _RunCommand(click.Command):
     is_flag=True,
     help="Print botocore's wire traffic on stderr (secrets and signatures masked).",
 )
+@click.option(
+    "--journal-dir",
+    metavar="DIR",
+    type=click.Path(file_okay=False),
+    help="Where bulk sends keep their journal (default: AMLSES_JOURNAL_DIR, else the user's "
+    "state folder); a rerun resumes an interrupted send from it.",
+)
+@click.option(
+    "--no-journal",
+    is_flag=True,
+    help="Keep no send journal: a rerun of an interrupted bulk send then sends to everyone.",
+)
+@click.option(
+    "--resend-unknown",
+    is_flag=True,
+    help="Resend the rows an earlier run of a bulk send left in doubt (Unknown): they may "
+    "get two messages.",
+)
 @_MAP_PATH
 def run(**settings: Any) -> None:
     """Run TASK: one line per executed step, a table per dataset produced."""
@@ -261,6 +279,20 @@ def termination_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+#: the words of the command line, when amlses runs as its own program (:func:`main`)
+_COMMAND_LINE: list[str] | None = None
+
+
+def _resume_command(task: str) -> str:
+    """The command that resumes this run's interrupted bulk send: this very command line
+    (without ``--resend-unknown``: rows in doubt are resent only when asked again, on purpose),
+    or ``amlses run TASK`` when the CLI was called from Python."""
+    import shlex
+
+    words = _COMMAND_LINE if _COMMAND_LINE is not None else ["run", task]
+    return shlex.join(["amlses", *(word for word in words if word != "--resend-unknown")])
+
+
 def _run(settings: dict[str, Any], redactor: Redactor) -> None:
     """The body of ``run``; ``settings`` holds every option by its parameter name.
 
@@ -310,7 +342,17 @@ def _run_task(
         variables=dict(_parse_vars(settings["variables"])),
         max_iterations=settings["max_iterations"],
         profile=settings["profile"],
+        journal=not settings["no_journal"],
+        journal_dir=settings["journal_dir"],
+        resend_unknown=bool(settings["resend_unknown"]),
+        resume_command=_resume_command(task),
     )
+    if not quiet:
+        from .progress import BulkProgressLine
+
+        options.bulk_progress = BulkProgressLine(
+            sys.stderr, live=sys.stderr.isatty(), redact=redactor
+        )
     human = HumanReporter(sys.stdout, sys.stderr, redactor, quiet=quiet)
     # only --json needs the step records; a plain run keeps none, whatever its length
     recorder = RecordingReporter(human) if settings["as_json"] else None
@@ -735,6 +777,8 @@ _add_commands()
 
 def main() -> None:
     """Console-script entry point."""
+    global _COMMAND_LINE
+    _COMMAND_LINE = sys.argv[1:]
     startup.in_own_process()
     try:
         cli(prog_name="amlses")
