@@ -24,7 +24,6 @@ Why the pieces are as they are:
 from __future__ import annotations
 
 import threading
-import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -312,16 +311,15 @@ def sessions_of(context: Context) -> EmailSessions:
     """The run's Email sessions, made on first use.
 
     They are kept in the context's per-run cache (``Context.connections``) and closed when the
-    context is collected — which for :func:`amlses.api.run` is when it returns, and at the
-    latest when the interpreter exits.  A close hook on the context would make that the end
-    of the run exactly; until it exists this is the one place to change.
+    run ends (:meth:`~amlses.runtime.context.Context.on_close`), so no SMTP connection
+    outlives its run.
     """
     found = context.connections.get(_SESSIONS_KEY)
     if isinstance(found, EmailSessions):
         return found
     created = EmailSessions()
     context.connections[_SESSIONS_KEY] = created
-    weakref.finalize(context, created.close_all)
+    context.on_close(created.close_all)
     return created
 
 

@@ -207,6 +207,7 @@ class Context:
         #: per-step caches, keyed by id(step) with the step kept to rule out a reused id
         self.plans: dict[int, tuple[Step, Any]] = {}
         self.connections: dict[tuple[object, ...], Any] = {}
+        self._closers: list[Callable[[], None]] = []
         for name, value in self.options.variables.items():
             self.set_variable(name, value, create=True)
 
@@ -341,8 +342,21 @@ class Context:
             text += f" (pass {done:,}" + (f" of {total:,})" if total is not None else ")")
         return text, step.position
 
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` when the run ends (:meth:`close`): for what a handler opened that
+        must not outlive the run, such as an Email session's SMTP connection."""
+        self._closers.append(callback)
+
     def close(self) -> None:
+        """End the run's sessions and run the close callbacks, newest first; one that fails
+        does not keep the others from running."""
         self.sessions.close_all()
+        closers, self._closers = self._closers, []
+        for callback in reversed(closers):
+            try:
+                callback()
+            except Exception:  # noqa: BLE001, S110 (closing: nothing left to tell the task)
+                pass
 
 
 def _step_number(task: Task, step: Step) -> int:
