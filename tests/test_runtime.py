@@ -139,3 +139,21 @@ class TestSessions:
         assert not session.closed
         context.close()
         assert session.closed
+
+
+class TestCloseCallbacks:
+    def test_the_run_ends_what_handlers_opened_newest_first_even_after_a_failure(self) -> None:
+        context = Context(api.parse("", "task.aml"))
+        closed: list[str] = []
+
+        def failing() -> None:
+            closed.append("failing")
+            raise OSError("the server went away")
+
+        context.on_close(lambda: closed.append("first"))
+        context.on_close(failing)
+        context.on_close(lambda: closed.append("last"))
+        context.close()
+        assert closed == ["last", "failing", "first"]
+        context.close()  # a second close runs nothing again
+        assert closed == ["last", "failing", "first"]
