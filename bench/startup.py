@@ -25,8 +25,8 @@ one) and the median of each is used: a slow moment of the machine hits all of th
 goals are on wall time; the CPU time of each variant (user + system, the emulator child's
 included for ``--local``) is printed too, and the CPU ratio of the seed run, since on a machine
 busy with other work the wall times of a run vary by a factor of two where its CPU time hardly
-moves.  ``--local`` is the one variant that is faster in wall time than in CPU time: its
-emulator starts on another CPU while the run starts.
+moves.  ``--local``'s CPU time includes its emulator child's, which starts alongside the run,
+on another CPU when one is free: on an idle machine its wall time is less than its CPU time.
 
     python bench/startup.py [--rounds N] [--pythonpath DIR] [--no-local] [--bytecode-as-is]
 
