@@ -1,43 +1,32 @@
 """How close does ``send_bulk_email`` get to MaxSendRate, and what does amlses cost over boto3?
 
-In one run, against an SES server in a child process (so that its work does not compete for
-this process's GIL, as real SES would not) with a fixed delay added to every send request to
-stand in for the network round trip to SES (``--latency``, default 20 ms: a client close to
-its SES region):
+In one run, against an SES server in a child process (its work must not compete for this
+process's GIL, as real SES would not), with ``--latency`` ms (default 20: a client near its
+region) added to every send for the network round trip:
 
-* a plain AML task — ``list_identities`` into a dataset, then ``<AMLOOP>`` calling
-  ``send_email`` once per row, the way an Automate user writes it today (the speed-up column);
-* for each case (``--cases``; default one ``SendEmail`` per row at MaxSendRate 50, 200, 500
-  and 1,000/s, and ``SendBulkTemplatedEmail``, 50 rows a call, at 1,000/s), ``--seconds``
-  worth of rows sent three ways, each to its own recipients:
+* a plain AML task — ``list_identities``, then ``<AMLOOP>`` calling ``send_email`` per row, as
+  an Automate user writes it today (the "vs loop" speed-up);
+* each case of ``--cases`` (default ``SendEmail`` per row at MaxSendRate 50, 200, 500 and
+  1,000/s, and ``SendBulkTemplatedEmail``, 50 rows a call, at 1,000/s), ``--seconds`` worth of
+  rows sent three ways, each to its own recipients: ``amlses`` (``mail.send_bulk_email``
+  with its SQLite send journal), ``no journal`` (``journal=None``) and
+  ``boto3`` (a plain client, retries off as amlses's, on a ``ThreadPoolExecutor`` of as many
+  workers as amlses starts, paced by a simple token bucket: the floor for amlses's CPU).
+  Without a ``journal`` parameter yet, ``amlses`` runs without and "journal: not available
+  yet" is printed.  ``--via task`` sends through whole AML tasks (CSV file, step, dataset).
 
-  - ``amlses``: :func:`amlses.mail.send_bulk_email` with its send journal (a SQLite file) on;
-  - ``no journal``: the same with ``journal=None``;
-  - ``boto3``: a plain boto3 client (botocore's retries off, as amlses's sends) on a
-    ``ThreadPoolExecutor`` with as many workers as amlses starts for that case, paced by a
-    simple token bucket, calling ``send_email`` / ``send_bulk_templated_email``: what a user
-    would write by hand, and the floor for amlses's CPU.
+Printed per case: the achieved rate as a fraction of MaxSendRate, the journal's cost (rate lost,
+CPU added) and the process CPU per message sent (``time.process_time``: every thread here; the
+server is another process), amlses's over boto3's.  Goals: >= 0.9 of MaxSendRate per row at 50
+and 200/s and templated at 1,000/s; journal cost <= 5 %.  Then every recipient is checked to
+have been accepted exactly once.
 
-  While the journal has not landed (no ``journal`` parameter), ``amlses`` runs without one and
-  ``journal: not available yet`` is printed.  ``--via task`` runs the amlses sends as whole AML
-  tasks instead (CSV file, ``send_bulk_email`` step, result dataset: what a user runs).
+The server is moto (``--server moto``, sped up as said at ``_CHILD``) or a stub that answers
+without doing the work (``--server stub``, :func:`serve_stub`): on two CPUs moto answers some
+300 ``SendEmail`` a second, so per-row cases above that measure moto, for boto3 as for amlses.
 
-Printed per case: the achieved rate as a fraction of MaxSendRate for each way, the journal's
-cost (the rate it loses and the CPU it adds, in %) and the process CPU seconds per message
-sent (``time.process_time``: every thread of this process; the server is another process),
-with amlses's over boto3's.  Goals: >= 0.9 of MaxSendRate per row at 50 and 200/s and
-templated at 1,000/s; journal cost <= 5 %.  Then every recipient is checked to have been
-accepted exactly once.
-
-The server is moto's SES (``--server moto``, the default; sped up as described at ``_CHILD``)
-or a small stub that answers the send calls without doing their work (``--server stub``,
-:func:`serve_stub`), to see what the client can do when the server is not the limit: on two
-CPUs moto manages some 300 ``SendEmail`` requests a second, so the per-row cases above that
-measure moto (for boto3 as for amlses) rather than amlses.
-
-``--profile`` instead runs the ``--profile-cases`` (default per row and templated at 1,000/s)
-under cProfile, in every thread, and lists where amlses's own CPU goes: its functions and
-what they call outside botocore, per message, next to the same totals for boto3.
+``--profile`` instead runs ``--profile-cases`` under cProfile in every thread and lists where
+amlses's own CPU goes (its functions, and what they call outside botocore) next to boto3's.
 
     python bench/bulk_send.py [--seconds S] [--latency MS] [--cases row:50,templated:1000]
         [--server moto|stub] [--via library|task] [--loop-rows N] [--profile]
@@ -88,10 +77,9 @@ BENCH = Path(__file__).resolve().parent
 
 # The child: moto's SES with a delay before every send, on 127.0.0.1, until stdin closes.
 # moto spends ~10 ms of CPU per request, most of it re-listing its own package folder and
-# re-inspecting the response class on every call, and its server closes every connection;
-# two caches and HTTP/1.1 keep-alive (which SES's endpoint offers too) bring that to a few ms,
-# so that on a small machine the emulator is not what limits a 200/s send.  The answers are
-# unchanged.
+# re-inspecting the response class on every call, and its server closes every connection; two
+# caches and HTTP/1.1 keep-alive (as SES's endpoint offers) bring that to a few ms, so that on a
+# small machine moto does not limit a 200/s send.  The answers are unchanged.
 _CHILD = """
 import functools, sys, time
 import moto.backends, moto.core.responses
@@ -128,14 +116,11 @@ _STUB_CHILD = (
 
 
 def serve_stub(delay: float) -> None:
-    """An SES stand-in on 127.0.0.1 until stdin closes: it answers, it does not send.
-
-    One asyncio thread, HTTP/1.1 keep-alive, ``delay`` seconds before each send's answer.
-    ``SendEmail`` and ``SendBulkTemplatedEmail`` answer Success with a MessageId shaped like
-    SES's (60 characters, so the client keeps as much per row as with SES);
-    ``VerifyEmailIdentity``/``ListIdentities`` keep a list, ``GetTemplate`` knows every name,
-    any other action gets an empty answer.  ``GET /stats`` returns, as JSON, how many times
-    each recipient was accepted.  Nothing is checked (signatures, addresses, rates).
+    """An SES stand-in on 127.0.0.1 until stdin closes: one asyncio thread, HTTP/1.1 keep-alive,
+    ``delay`` s before each send's answer.  Sends answer Success with MessageIds of SES's
+    length (so a client keeps as much per row as with SES); ``VerifyEmailIdentity`` and
+    ``ListIdentities`` keep a list, ``GetTemplate`` knows any name, other actions get an empty
+    answer; ``GET /stats`` is how often each recipient was accepted (JSON).  Nothing is checked.
     """
     import asyncio
     import urllib.parse
@@ -209,8 +194,8 @@ def serve_stub(delay: float) -> None:
                     + payload
                 )
                 await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+            pass  # the client went, or the server is stopping
         finally:
             writer.close()
 
@@ -252,13 +237,9 @@ def accepted(url: str, kind: str) -> Counter[str]:
 def boto3_client(url: str) -> Any:
     """A plain boto3 SES client, retries off as for amlses's sends."""
     retries: Any = {"total_max_attempts": 1, "mode": "standard"}
+    keys = {"aws_access_key_id": KEY, "aws_secret_access_key": SECRET}
     return boto3.client(
-        "ses",
-        endpoint_url=url,
-        region_name="us-east-1",
-        aws_access_key_id=KEY,
-        aws_secret_access_key=SECRET,
-        config=Config(retries=retries),
+        "ses", endpoint_url=url, region_name="us-east-1", **keys, config=Config(retries=retries)
     )
 
 
@@ -467,7 +448,7 @@ def boto3_baseline(client: Any, case: Case, emails: list[str], workers: int) -> 
                 ],
             )
             return [
-                (i, email, status.get("Status", ""), status.get("MessageId", ""))
+                (i, email, status.get("Status") or "Success", status.get("MessageId", ""))
                 for (i, email), status in zip(batch, response["Status"], strict=False)
             ]
         except (ClientError, BotoCoreError) as error:
@@ -538,21 +519,24 @@ class Bench:
         workers = amlses_workers(case)
         return boto3_baseline(self.client, case, emails, workers)
 
-    def case(self, case: Case, round_: int) -> dict[str, Result]:
-        """The three ways, each on its own recipients, in an order that changes per case."""
-        count = max(1, int(case.rate * self.args.seconds))
+    def case(self, case: Case) -> dict[str, Result]:
+        """The three ways, each on its own recipients, in ``--rounds`` interleaved parts (in
+        a rotating order), so that a busy moment of the machine hits them alike."""
+        count = max(1, int(case.rate * self.args.seconds / self.args.rounds))
         ways: list[tuple[str, Callable[[list[str]], Result]]] = [
             ("amlses", lambda e: self.amlses(case, e, journal=True)),
             ("boto3", lambda e: self.boto3(case, e)),
         ]
         if self.journal:
             ways.insert(1, ("no journal", lambda e: self.amlses(case, e, journal=False)))
-        shift = round_ % len(ways)
-        results = {}
-        for n, (way, send) in enumerate(ways[shift:] + ways[:shift]):
-            prefix = f"{'t' if case.templated else 'r'}{case.rate}w{n}{way[0]}"
-            results[way] = send(self.recipients(prefix, count))
-        return results
+        parts: dict[str, list[Result]] = {way: [] for way, _ in ways}
+        for n in range(self.args.rounds):
+            for way, send in ways[n % len(ways) :] + ways[: n % len(ways)]:
+                prefix = f"{'t' if case.templated else 'r'}{case.rate}n{n}{way[0]}"
+                parts[way].append(send(self.recipients(prefix, count)))
+        return {
+            way: Result(*map(sum, zip(*results, strict=True))) for way, results in parts.items()
+        }
 
 
 def pct(value: float) -> str:
@@ -571,8 +555,8 @@ def table(bench: Bench, cases: list[Case], loop_rate: float | None) -> None:
         f"{'amlses/boto3':>13}{'vs loop':>9}"
     )
     outcome: dict[str, dict[str, Result]] = {}
-    for n, case in enumerate(cases):
-        results = outcome[case.name] = bench.case(case, n)
+    for case in cases:
+        results = outcome[case.name] = bench.case(case)
         mine, base = results["amlses"], results["boto3"]
         off = results.get("no journal")
         rate_cost = (off.achieved / mine.achieved - 1) * 100 if off else math.nan
@@ -722,16 +706,14 @@ def helpers() -> None:
 
     from amlses.mail import address_of, parse_addresses, parse_template_data
 
-    address = "someone-12345@example.com"
-    key = bulk_internal("recipient_key")
+    address, key = "someone-12345@example.com", bulk_internal("recipient_key", default=str)
     calls: list[tuple[str, Callable[[], object]]] = [
         ("parse_addresses(address)", lambda: parse_addresses(address, "row 1")),
         ("address_of(address)", lambda: address_of(address)),
+        ("recipient_key([address])", lambda: key([address])),
         ("parse_template_data({'Name': 'N1'})", lambda: parse_template_data({"Name": "N1"})),
         ("json.dumps({'Name': 'N1'}) (for scale)", lambda: json.dumps({"Name": "N1"})),
     ]
-    if key is not None:
-        calls.insert(2, ("recipient_key([address])", lambda: key([address])))
     print("\nper-row helpers without a profiler, us a call:")
     for what, call in calls:
         best = min(timeit.repeat(call, number=2000, repeat=5)) / 2000
@@ -778,8 +760,9 @@ def profile(args: argparse.Namespace, url: str, folder: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=5, help="rows per send = rate x S")
+    parser.add_argument("--seconds", type=float, default=6, help="rows per way = rate x S")
     parser.add_argument("--latency", type=float, default=20, help="ms added to every send")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved parts per case")
     parser.add_argument("--loop-rows", type=int, default=100, help="rows of the AML loop (0: none)")
     parser.add_argument(
         "--cases",

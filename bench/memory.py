@@ -252,6 +252,11 @@ def profile_child(url: str, emails: list[str], folder: Path, top: int) -> None:
         f"line of amlses on the allocating stack (of {FRAMES} frames; else the innermost line):"
     )
     table(watch.snapshot, rows, top)
+    if peak > 1.5 * watch.best:
+        print(
+            f"(the traced peak is {peak / watch.best:.1f}x the sampled one: something large "
+            "lived for less than the 20 ms between samples, such as a read buffer)"
+        )
     print("When the workers were done:")
     table(snapshots[0], rows, top)
     objects(rows)
