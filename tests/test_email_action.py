@@ -316,7 +316,7 @@ class TestMessage:
             'SUBJECT="hi&#13;&#10;Bcc: evil@example.com" BODY="x" />\n',
         )
         assert result.error is not None
-        assert result.error.message == "SUBJECT holds a line break; a subject is one line"
+        assert result.error.message == "The subject holds a line break; a subject is one line."
         assert server.connections == 0
 
     def test_a_missing_attachment_fails_before_anything_is_sent(

@@ -272,6 +272,11 @@ class TestErrors:
                 'TEXTBODY="x" MAXSENDRATE="5" RESULTDATASET="R"',
                 "The recipient list is empty: there is no row to send a message to.",
             ),
+            (
+                'ACTIVITY="send_email" FROM="alice@example.com" TO="b@x.com" TEXTBODY="x" '
+                'SUBJECT="hi&#10;Bcc: evil@example.com" ATTACHMENTS="empty.csv"',
+                "The subject holds a line break; a subject is one line.",
+            ),
         ],
         ids=[
             "unverified-sender",
@@ -282,6 +287,7 @@ class TestErrors:
             "attachment-too-large",
             "no-recipients",
             "empty-bulk-list",
+            "subject-line-break",
         ],
     )
     def test_each_error_is_one_clear_paragraph(

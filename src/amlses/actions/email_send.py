@@ -361,16 +361,12 @@ def compose(context: Context, step: Step, args: Args) -> Composed:
     attachments = [
         Path(context.resolve_path(str(p))) for p in split_paths(args.text("ATTACHMENTS"))
     ]
-    subject = args.text("SUBJECT")
-    if "\r" in subject or "\n" in subject:
-        # a header cannot hold a line break (one would start a header of its own: Bcc: …)
-        raise StepError("SUBJECT holds a line break; a subject is one line")
     try:
-        message = build_message(
+        message = build_message(  # refuses a SUBJECT with a line break (MailError)
             sender=sender,
             to=to,
             cc=cc,
-            subject=subject,
+            subject=args.text("SUBJECT"),
             text=None if html else body,
             html=body if html else None,
             attachments=attachments,

@@ -87,6 +87,11 @@ def build_message(
             message[header] = ", ".join(addresses)
     if return_path:
         message["Return-Path"] = parse_addresses(return_path, "RETURNPATH")[0]
+    if "\r" in subject or "\n" in subject:
+        # one would start a header of its own ("…\nBcc: x@example.com"): a subject is one line
+        raise MailError(
+            "InvalidParameterValue", "The subject holds a line break; a subject is one line."
+        )
     message["Subject"] = subject
     message["Date"] = formatdate(localtime=True)
     codec = charset.lower()
