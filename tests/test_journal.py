@@ -374,3 +374,34 @@ class TestProgress:
         assert "\x1b[" not in loud.stderr
         quiet = subprocess.run([*command, "-q"], capture_output=True, text=True, timeout=120)
         assert quiet.returncode == 0 and "bulk send (" not in quiet.stderr
+
+
+class TestPythonApi:
+    def test_a_journal_file_makes_a_send_resumable(
+        self, tmp_path: Path, front: SesProxy, endpoint: str
+    ) -> None:
+        from amlses.ses import SesSession
+
+        front.fail(1, action="SendEmail", code="MessageRejected", status=400)
+        book = tmp_path / "spring.sqlite"
+        notices: list[str] = []
+        with SesSession(
+            endpoint_url=front.url, access_key="testing", secret_key="testing", max_error_retry=0
+        ) as ses:
+            first = ses.send_bulk_email(
+                ROWS, sender=SENDER, text="x", max_send_rate=100, journal=book
+            )
+            assert (first.sent, first.failed, first.unknown, first.finished) == (3, 1, 0, False)
+            assert first.journal == book and first.doubt_bound > 0
+            second = ses.send_bulk_email(
+                ROWS,
+                sender=SENDER,
+                text="x",
+                max_send_rate=100,
+                journal=book,
+                on_notice=notices.append,
+            )
+        assert second.finished and second.sent == 4
+        assert sorted(d.Status for d in second.deliveries) == ["AlreadySent"] * 3 + ["Success"]
+        assert notices and notices[0].startswith("resuming: 3 already sent, 0 in doubt, 1 to go")
+        assert delivered(endpoint) == Counter(dict.fromkeys(ROWS, 1))

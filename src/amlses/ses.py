@@ -55,7 +55,7 @@ if TYPE_CHECKING:
 
     from botocore.client import BaseClient
 
-    from .mail.bulk import BulkRecipient, BulkReport
+    from .mail.bulk import BulkProgress, BulkRecipient, BulkReport
     from .mail.templates import Template, TemplateInfo
     from .smtp.transport import SmtpEndpoint, SmtpLogin, SmtpSender
 
@@ -459,10 +459,20 @@ class SesSession:
         tags: Tags | None = None,
         max_send_rate: float | None = None,
         concurrency: int | None = None,
+        journal: str | PathLike[str] | None = None,
+        allow_duplicates: bool = False,
+        resend_unknown: bool = False,
+        on_progress: Callable[[BulkProgress], None] | None = None,
+        on_notice: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> BulkReport:
-        """:func:`amlses.mail.send_bulk_email` on this session; returns a BulkReport."""
+        """:func:`amlses.mail.send_bulk_email` on this session; returns a BulkReport.
+
+        ``journal`` (a file path) makes the send resumable: run again with the same path, it
+        sends only to the rows not sent, and leaves the rows in doubt alone unless
+        ``resend_unknown``.
+        """
         from .mail import bulk
 
         return bulk.send_bulk_email(
@@ -481,6 +491,11 @@ class SesSession:
             tags=tags,
             max_send_rate=max_send_rate,
             concurrency=concurrency,
+            journal=journal,
+            allow_duplicates=allow_duplicates,
+            resend_unknown=resend_unknown,
+            on_progress=on_progress,
+            on_notice=on_notice,
             clock=clock,
             sleep=sleep,
         )
