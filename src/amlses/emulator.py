@@ -23,9 +23,7 @@ can send straight away.
 from __future__ import annotations
 
 import errno
-import ipaddress
 import json
-import logging
 import os
 import re
 import socket
@@ -522,6 +520,8 @@ def quiet_werkzeug() -> None:
     adds a stderr handler.  Giving the logger WARNING first keeps real problems visible.  A
     level someone configured on purpose is left alone.
     """
+    import logging  # not at import: --local starts its child before anything needs logging
+
     logger = logging.getLogger("werkzeug")
     if logger.level == logging.NOTSET:
         logger.setLevel(logging.WARNING)
@@ -530,6 +530,8 @@ def quiet_werkzeug() -> None:
 def is_loopback(host: str) -> bool:
     """Whether ``host`` names only loopback addresses: an IP literal, or a name such as
     ``localhost`` whose every address is loopback (a name that resolves elsewhere is not)."""
+    import ipaddress
+
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
