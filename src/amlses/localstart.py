@@ -138,7 +138,7 @@ class LazyEmulator:
         assert process.stdin is not None and process.stdout is not None
         assert process.stderr is not None
         config = {
-            "path": sys.path,
+            "path": [entry for entry in sys.path if isinstance(entry, str)],
             "fd": fds[0] if fds else -1,
             "region": self._region,
             "identities": self._identities,
