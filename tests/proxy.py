@@ -326,6 +326,10 @@ class SesProxy:
             return self._page(request, page_size)
         return self._forward(request)
 
+    def forward(self, request: SesRequest) -> ProxyResponse:
+        """Send ``request`` on to the upstream now (for a responder that changes its answer)."""
+        return self._forward(request)
+
     def _forward(self, request: SesRequest) -> ProxyResponse:
         """Send ``request`` to the upstream and relay its answer, errors included."""
         headers = {k: v for k, v in request.headers.items() if k not in _HOP_BY_HOP}

@@ -11,6 +11,8 @@ from __future__ import annotations
 import csv
 import io
 import re
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
     from ..mail import BulkRecipient, Delivery
     from ..mail.bulk import BulkReport, Tally
     from ..runtime.context import Context
+    from ..ses import SesSession
 
 
 @activity(
@@ -96,33 +99,39 @@ def send_bulk_email(context: Context, step: Step, args: Args) -> str:
         "tags": args.text("TAGS") or None,
         **content,
     }
-    journal = _journal(context, step, args, envelope)
-    # Without a journal, what earlier attempts of this very step sent (AM_RETRY) is kept in
-    # memory; with one, the journal knows it (and across runs too).
-    earlier = _earlier_deliveries(context, step) if journal is None else {}
-    todo = [row for row in rows if _row_key(row) not in earlier]
+    session = session_for(context, args, smtp=True)
+    journal = _journal(context, step, args, envelope, session)
+    # What earlier attempts of this very step did (AM_RETRY) is kept in memory.  Without a
+    # journal it is what keeps a retry from sending twice; with one, the journal knows it
+    # (across runs too), and the memory only says whether this is a retry: rows in doubt are
+    # resent on request once, by the first attempt, never the ones a retry's attempt left.
+    earlier = _earlier_deliveries(context, step)
+    retry = bool(earlier)
+    todo = [row for row in rows if journal is not None or _row_key(row) not in earlier]
     report = None
     interrupted: KeyboardInterrupt | None = None
     failure: BaseException | None = None
     progress = context.options.bulk_progress
     where = str(step.position)
+    resend = (args.flag("RESENDUNKNOWN") or context.options.resend_unknown) and not retry
     try:
         if todo or not rows:  # an empty list is the send's own error to report
-            report = mail.send_bulk_email(
-                session_for(context, args, smtp=True),
-                todo,
-                max_send_rate=args.number("MAXSENDRATE"),
-                journal=journal[0] if journal else None,
-                journal_meta=journal[1] if journal else None,
-                allow_duplicates=args.flag("ALLOWDUPLICATES"),
-                resend_unknown=args.flag("RESENDUNKNOWN") or context.options.resend_unknown,
-                on_progress=(lambda p: progress(where, p)) if progress else None,
-                on_notice=lambda text: context.reporter.message(f"{where}: {text}"),
-                cancel=context.cancel,
-                clock=context.options.clock,
-                sleep=context.options.sleep,
-                **envelope,
-            )
+            with journal.lock() if journal is not None else nullcontext():
+                report = mail.send_bulk_email(
+                    session,
+                    todo,
+                    max_send_rate=args.number("MAXSENDRATE"),
+                    journal=journal.path() if journal is not None else None,
+                    journal_meta=journal.meta if journal is not None else None,
+                    allow_duplicates=args.flag("ALLOWDUPLICATES"),
+                    resend_unknown=resend,
+                    on_progress=(lambda p: progress(where, p)) if progress else None,
+                    on_notice=lambda text: context.reporter.message(f"{where}: {text}"),
+                    cancel=context.cancel,
+                    clock=context.options.clock,
+                    sleep=context.options.sleep,
+                    **envelope,
+                )
     except mail.BulkInterrupted as stop:
         report, interrupted = stop.report, stop.cause
     except mail.BulkFailed as stop:
@@ -132,12 +141,11 @@ def send_bulk_email(context: Context, step: Step, args: Args) -> str:
             progress(where, None)
     new = {d.Row: d for d in report.deliveries} if report else {}
     deliveries = [new.get(row.row) or _already(row, earlier[_row_key(row)]) for row in rows]
-    if journal is None:
-        earlier.update(
-            (_row_key(row), d)
-            for row, d in zip(rows, deliveries, strict=True)
-            if d.Status in _DONE_STATUSES
-        )
+    earlier.update(
+        (_row_key(row), d)
+        for row, d in zip(rows, deliveries, strict=True)
+        if d.Status in _DONE_STATUSES
+    )
     name = args.text("RESULTDATASET")
     context.store_dataset(step, Dataset(name, mail.Delivery._fields, deliveries))
     if failure is not None:
@@ -210,16 +218,40 @@ def _interrupted(
     return text
 
 
-def _journal(
-    context: Context, step: Step, args: Args, envelope: dict[str, Any]
-) -> tuple[str, dict[str, str]] | None:
-    """The journal file of this send and its description, or None when journals are off.
+@dataclass(frozen=True)
+class _JournalPlan:
+    """Which send this is, for its journal: the folder, the send's key, its description."""
 
-    A send is "the same" as an earlier one when the task file, the step (its result dataset)
-    and the message are: then an open journal is resumed.  A campaign is the same send
-    whatever the task, step or message, and is never finished for good.
+    folder: Path
+    key: str
+    meta: dict[str, str]
+    campaign: bool
+
+    def lock(self) -> AbstractContextManager[None]:
+        """The send's lock, held while its journal is chosen and the send runs."""
+        from ..mail.journal import send_lock
+
+        return send_lock(self.folder, self.key)
+
+    def path(self) -> str:
+        """The journal to use (call holding :meth:`lock`): the open one, or a new one."""
+        from ..mail.journal import journal_path
+
+        return str(journal_path(self.folder, self.key, reuse_finished=self.campaign))
+
+
+def _journal(
+    context: Context, step: Step, args: Args, envelope: dict[str, Any], session: SesSession
+) -> _JournalPlan | None:
+    """Which send this is for the journal, or None when journals are off.
+
+    A send is "the same" as an earlier one when the task file, the step (its result dataset),
+    the message and where it goes (endpoint, region, account) are: then an open journal is
+    resumed.  The destination is part of it so that a rehearsal against the local emulator or
+    another account never marks real recipients as already sent.  A campaign is the same send
+    whatever the task, step or message, for one destination, and is never finished for good.
     """
-    from ..mail.journal import default_journal_dir, journal_path, send_key
+    from ..mail.journal import default_journal_dir, send_key
 
     options = context.options
     if not options.journal:
@@ -228,20 +260,38 @@ def _journal(
     campaign = args.text("CAMPAIGN").strip()
     task = context.task_file()
     step_name = f"{args.text('RESULTDATASET')} ({step.position})"
+    destination = _destination(session)
     if campaign:
-        key = send_key({"campaign": campaign.lower()})
+        key = send_key({"campaign": campaign.lower(), "to": destination})
     else:
         message = {k: v for k, v in envelope.items() if v not in (None, "")}
         key = send_key(
-            {"task": task, "step": args.text("RESULTDATASET").lower(), "message": message}
+            {
+                "task": task,
+                "step": args.text("RESULTDATASET").lower(),
+                "message": message,
+                "to": destination,
+            }
         )
-    path = journal_path(folder, key, reuse_finished=bool(campaign))
     meta = {"key": key, "task": task, "step": step_name, "campaign": campaign}
-    return str(path), meta
+    return _JournalPlan(folder, key, {**meta, "destination": destination}, bool(campaign))
 
 
-#: row statuses a retry of the same bulk step must not send again: accepted, or maybe accepted
-_DONE_STATUSES = frozenset({"Success", "AlreadySent", "Unknown"})
+def _destination(session: SesSession) -> str:
+    """Where a session's mail goes: the endpoint, region and account (access key id or
+    profile) — never a secret."""
+    connection = session.connection
+    account = connection.access_key or connection.profile or "default credentials"
+    if session.is_smtp:
+        endpoint = session.smtp_endpoint
+        return f"smtp://{endpoint.host}:{endpoint.port} as {session.smtp_login.user}"
+    meta = session.client.meta
+    return f"{meta.endpoint_url} ({meta.region_name}) as {account}"
+
+
+#: row statuses a retry of the same bulk step must not send again: accepted, maybe accepted,
+#: or a repeat of an address that is
+_DONE_STATUSES = frozenset({"Success", "AlreadySent", "Unknown", "Duplicate"})
 
 
 def _row_key(row: BulkRecipient) -> str:

@@ -164,8 +164,13 @@ def show(send_id: str, journal_dir: str | None, csv_file: str | None, as_json: b
 
 
 def _write_csv(path: Path, rows: list[JournalRow]) -> None:
-    """The rows as CSV, private from the start (it lists every recipient's address)."""
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    """The rows as CSV, private (it lists every recipient's address): a new file is made
+    0600, an existing one is made 0600 before anything is written, and a symbolic link is not
+    followed (it could point anywhere)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+    descriptor = os.open(path, flags, 0o600)
+    if hasattr(os, "fchmod"):
+        os.fchmod(descriptor, 0o600)
     with open(descriptor, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["Row", "Recipient", "Status", "MessageId", "Error"])

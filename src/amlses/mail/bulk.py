@@ -309,7 +309,11 @@ def send_bulk_email(
             doubt_bound=runner.doubt_bound,
         )
         if book is not None:
-            book.set_meta({"finished": "yes" if report.finished else "no", "rows": str(len(rows))})
+            finished = {"finished": "yes" if report.finished else "no", "rows": str(len(rows))}
+            try:
+                book.set_meta(finished)
+            except MailError as error:  # the rows are known; the next run resumes to be sure
+                warnings.append(f"{error.message} The send is reported all the same.")
     if progress is not None:
         progress.tick(force=True)
     if isinstance(stop, KeyboardInterrupt):

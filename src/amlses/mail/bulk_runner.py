@@ -110,6 +110,10 @@ class TokenBucket:
         return wait
 
 
+def _no_progress(progress: BulkProgress) -> None:
+    pass
+
+
 class Progress:
     """Calls ``on_progress`` at most twice a second with the counts of ``results``."""
 
@@ -142,9 +146,13 @@ class Progress:
         rate = (done - before) / (now - then) if now > then else 0.0
         counts = tally(deliveries)
         elapsed = now - self.started
-        self.on_progress(
-            BulkProgress(done, self.total, counts.unknown, counts.failed, elapsed, rate)
-        )
+        try:
+            self.on_progress(
+                BulkProgress(done, self.total, counts.unknown, counts.failed, elapsed, rate)
+            )
+        except Exception:  # noqa: BLE001 (a broken display, e.g. a closed pipe, must not
+            # stop a send halfway: the progress line goes, the send goes on)
+            self.on_progress = _no_progress
 
 
 @dataclass(frozen=True)
@@ -179,18 +187,23 @@ def make_batches(pending: list[Pending], bulk: bool) -> list[list[Pending]]:
 
 
 def _join(
-    threads: list[threading.Thread], seconds: float, tick: Callable[[], None] | None = None
+    done: list[threading.Event], seconds: float, tick: Callable[[], None] | None = None
 ) -> None:
-    """Wait for ``threads`` (at most ``seconds``) in short slices, so that an interrupt reaches
-    the waiting thread at once rather than when a thread happens to end; ``tick`` runs
-    between slices (the progress line)."""
+    """Wait until every worker has set its ``done`` event (at most ``seconds``), in short
+    slices, so that an interrupt reaches the waiting thread at once; ``tick`` runs between
+    slices (the progress line, the cancel check).
+
+    Events rather than ``Thread.join``: on Python 3.11 and 3.12 an interrupt that lands inside
+    ``join`` can leave a live thread looking finished (CPython gh-89437), and the grace period
+    for the requests in flight would then not be waited for.
+    """
     deadline = time.monotonic() + seconds
-    for thread in threads:
-        while thread.is_alive():
+    for event in done:
+        while not event.is_set():
             left = deadline - time.monotonic()
             if left <= 0:
                 return
-            thread.join(min(_JOIN_SLICE, left))
+            event.wait(min(_JOIN_SLICE, left))
             if tick is not None:
                 tick()
 
@@ -227,6 +240,7 @@ class BulkRunner:
         self.requests = 0
         self._stop = threading.Event()
         self._interrupted = threading.Event()
+        self._cancel: threading.Event | None = None
         self._lock = threading.Lock()
         #: indexes of the rows whose request is out now (Unknown if the run stops meanwhile)
         self.in_flight: set[int] = set()
@@ -258,6 +272,11 @@ class BulkRunner:
         self._results = results
         if not batches:
             return None
+        if cancel is not None and cancel.is_set():  # abandoned while it was being prepared
+            return SendCancelled("the step was abandoned (AM_TIMEOUT) before the send began")
+        if concurrency is not None and concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, not {concurrency}")
+        self._cancel = cancel
         self._queue = deque(batches)
         failures: list[BaseException] = []
         count = min(concurrency or self._workers(batches), len(batches))
@@ -267,9 +286,11 @@ class BulkRunner:
             self.doubt_bound = doubt_bound(count * per_call, self._claim_calls * per_call)
             self.journal.set_meta({"doubt_bound": str(self.doubt_bound)})
 
-        def work() -> None:
+        done = [threading.Event() for _ in range(count)]
+
+        def work(finished: threading.Event) -> None:
             try:
-                while not self._interrupted.is_set():
+                while not self._stopping():
                     with self._lock:
                         batch = self._queue.popleft() if self._queue else None
                     if batch is None:
@@ -281,13 +302,11 @@ class BulkRunner:
             finally:
                 if self.smtp is not None:
                     self.smtp.close_mine()
+                finished.set()
 
-        workers = [
-            threading.Thread(target=work, name=f"amlses-bulk-{n}", daemon=True)
-            for n in range(count)
-        ]
-        for worker in workers:
-            worker.start()
+        for n, finished in enumerate(done):
+            name = f"amlses-bulk-{n}"
+            threading.Thread(target=work, args=(finished,), name=name, daemon=True).start()
 
         def tick() -> None:
             if cancel is not None and cancel.is_set():
@@ -296,15 +315,22 @@ class BulkRunner:
                 progress.tick()
 
         try:
-            _join(workers, math.inf, tick)
-        except KeyboardInterrupt as interrupt:
+            _join(done, math.inf, tick)
+        except BaseException as stop:  # noqa: BLE001 (an interrupt, or the progress line broke)
+            # Whatever stopped the waiting, the workers stop too and what is in flight is
+            # waited for, so the report (and the journal) hold every row's outcome.
             self._interrupted.set()
             try:
-                _join(workers, INTERRUPT_GRACE)
+                _join(done, INTERRUPT_GRACE)
             except KeyboardInterrupt:
                 pass  # a second interrupt: stop waiting; what is in flight stays Unknown
-            return interrupt
+            return stop
         return failures[0] if failures else None
+
+    def _stopping(self) -> bool:
+        """Whether workers must start nothing new: interrupted, failed, or cancelled."""
+        cancel = self._cancel
+        return self._interrupted.is_set() or (cancel is not None and cancel.is_set())
 
     def _claim(self, todo: list[Pending]) -> None:
         """Make sure ``todo``'s rows are claimed in the journal before their request leaves
@@ -312,8 +338,9 @@ class BulkRunner:
 
         Claims are written a few calls at a time — ``todo`` and the next batches of the queue,
         in one transaction with the outcomes known so far — because a durable commit costs
-        milliseconds.  Claiming only after the wait keeps rows that merely wait for their
-        turn out of the journal's "in flight", so a kill leaves as few rows in doubt as can be.
+        milliseconds.  Claiming after the wait keeps the rows of a worker that waits for its
+        turn out of the journal's "in flight"; the look-ahead rows of a claim are in flight
+        before their turn, which the bound (:func:`~amlses.mail.journal.doubt_bound`) counts.
         """
         if self.journal is None or all(item.index in self._claimed for item in todo):
             return
@@ -378,7 +405,7 @@ class BulkRunner:
         """
         todo = batch
         while todo:
-            if self._interrupted.is_set():
+            if self._stopping():
                 return  # the rows left are reported as never started
             if self._stop.is_set():
                 reason = "not sent: the daily sending quota ran out earlier in this send"
@@ -387,7 +414,7 @@ class BulkRunner:
                 return
             self.bucket.acquire(sum(len(item.to) for item in todo))
             with self._lock:
-                if self._interrupted.is_set():  # interrupted while waiting for the bucket
+                if self._stopping():  # interrupted or cancelled while waiting for the bucket
                     return
                 self._claim(todo)
                 self.in_flight.update(item.index for item in todo)
@@ -423,7 +450,12 @@ class BulkRunner:
         except AwsError as error:
             return [self._failure(error)] * len(todo)
         statuses = list(response.get("Status", []))
-        missing = Outcome("Failed", error="SES returned no status for this destination.")
+        # SES took the call: a destination it gave no status for may well have been sent
+        missing = Outcome(
+            UNKNOWN,
+            error="SES accepted the call but returned no status for this destination: it may "
+            "have been sent, so it is not sent again.",
+        )
         return [
             self._status(statuses[i]) if i < len(statuses) else missing for i in range(len(todo))
         ]

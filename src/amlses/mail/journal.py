@@ -51,6 +51,7 @@ __all__ = [
     "journal_path",
     "list_sends",
     "send_key",
+    "send_lock",
 ]
 
 #: a row not sent yet, and a row whose request is (or may be) out
@@ -156,15 +157,42 @@ def journal_path(folder: Path, key: str, *, reuse_finished: bool = False) -> Pat
     ``reuse_finished``, for a campaign), else the path of a new one.
 
     A finished send run again is a new send (that is what running a task means), so its
-    journal is a new file named by the key and the time, newest last in name order.
+    journal is a new file: ``<key>-<n>.sqlite``, ``n`` counting up (a number, not the time:
+    a clock set back must not make an open send look older than a finished one).  Call it
+    holding :func:`send_lock`, so two processes cannot both start the same new send.
     """
-    existing = sorted(folder.glob(f"{key}-*{_SUFFIX}")) if folder.is_dir() else []
+    existing = _journals_of(folder, key)
     if existing:
-        newest = existing[-1]
-        if reuse_finished or not _meta(newest).get("finished") == "yes":
+        number, newest = existing[-1]
+        if reuse_finished or _meta(newest).get("finished") != "yes":
             return newest
-    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"{time.time_ns() % 10**9:09d}"
-    return folder / f"{key}-{stamp}{_SUFFIX}"
+        return folder / f"{key}-{number + 1:04d}{_SUFFIX}"
+    return folder / f"{key}-0001{_SUFFIX}"
+
+
+def _journals_of(folder: Path, key: str) -> list[tuple[int, Path]]:
+    """The journals of send ``key``, oldest first, by their number."""
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in folder.glob(f"{key}-*{_SUFFIX}"):
+        number = path.name[len(key) + 1 : -len(_SUFFIX)]
+        if number.isdigit():
+            found.append((int(number), path))
+    return sorted(found)
+
+
+@contextlib.contextmanager
+def send_lock(folder: Path, key: str) -> Iterator[None]:
+    """Hold the lock of send ``key`` (``<key>.lock`` in ``folder``) while it is chosen and run:
+    a second process running the same send at the same time is refused (``JournalBusy``)
+    instead of starting a journal of its own and mailing everyone too."""
+    _private_folder(folder)
+    handle = _lock(folder / key, what="this send")
+    try:
+        yield
+    finally:
+        handle.close()
 
 
 def _meta(path: Path) -> dict[str, str]:
@@ -199,10 +227,12 @@ def _check_file(path: Path) -> None:
 
 
 def _private_folder(folder: Path) -> None:
-    """Create ``folder`` (0700); an existing folder of ours is made 0700 too."""
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    with contextlib.suppress(OSError):  # not ours (a shared folder): leave its mode alone
-        if folder.stat().st_uid == os.getuid():
+    """Create ``folder`` private (0700) when it does not exist.  An existing folder keeps its
+    mode: it may be the current directory or a shared one, which amlses must not lock others
+    out of; the journal files themselves are 0600 wherever they are."""
+    if not folder.is_dir():
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):  # mkdir's mode is filtered by the umask
             folder.chmod(0o700)
 
 
@@ -221,29 +251,37 @@ class Journal:
         _private_folder(path.parent)
         self._lock_file = _lock(path)
         try:
+            self.meta = self._open(path)
+            if not self.meta:
+                self.set_meta({"version": str(SCHEMA_VERSION), "created": _now(), **(meta or {})})
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self, path: Path) -> dict[str, str]:
+        """Connect, check the format before writing anything, make the tables; the meta."""
+        try:
             if not path.exists():
                 os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            _check_file(path)
             self._db = _connect(path)
+            if self._db.execute("SELECT 1 FROM sqlite_master WHERE name='meta'").fetchone():
+                row = self._db.execute("SELECT value FROM meta WHERE name='version'").fetchone()
+                version = row[0] if row else str(SCHEMA_VERSION)
+                if not version.isdigit() or int(version) > SCHEMA_VERSION:
+                    raise MailError(
+                        "JournalError",
+                        f"The journal {path} was written by a newer amlses (format {version}); "
+                        "upgrade amlses to resume this send.",
+                    )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
-            found = dict(self._db.execute("SELECT name, value FROM meta").fetchall())
+            return dict(self._db.execute("SELECT name, value FROM meta").fetchall())
         except sqlite3.Error as error:
-            self._lock_file.close()
             raise MailError(
                 "JournalError", f"The journal {path} cannot be used: {error}."
             ) from error
-        version = int(found.get("version", SCHEMA_VERSION))
-        if version > SCHEMA_VERSION:
-            self.close()
-            raise MailError(
-                "JournalError",
-                f"The journal {path} was written by a newer amlses (format {version}); "
-                "upgrade amlses to resume this send.",
-            )
-        self.meta = found
-        if not found:
-            self.set_meta({"version": str(SCHEMA_VERSION), "created": _now(), **(meta or {})})
 
     # ---------------------------------------------------------------- reading
 
@@ -297,15 +335,22 @@ class Journal:
             self._write_outcomes()
 
     def close(self) -> None:
-        """Flush and close; the lock is released.  Safe to call twice."""
-        db = getattr(self, "_db", None)
-        if db is not None:
-            with contextlib.suppress(sqlite3.Error):
-                self.flush()
-                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            db.close()
-            del self._db
-        self._lock_file.close()
+        """Flush and close; the lock is released whatever happens.  Safe to call twice.
+
+        A flush that fails here loses no recipient's safety: the rows not written stay
+        ``InFlight``, which a rerun reports as in doubt and never resends.
+        """
+        try:
+            db = getattr(self, "_db", None)
+            if db is not None:
+                with contextlib.suppress(sqlite3.Error, MailError):
+                    self.flush()
+                    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                with self._lock:
+                    db.close()
+                    del self._db
+        finally:
+            self._lock_file.close()
 
     def __enter__(self) -> Journal:
         return self
@@ -343,8 +388,8 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def _lock(path: Path) -> IO[bytes]:
-    """An exclusive lock on ``<journal>.lock``: one process per send at a time."""
+def _lock(path: Path, what: str = "") -> IO[bytes]:
+    """An exclusive lock on ``<path>.lock``: one process per journal (and per send) at a time."""
     lock_path = path.with_name(path.name + ".lock")
     handle = open(  # noqa: SIM115 (held open while the journal is: the lock lives with it)
         os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o600), "r+b"
@@ -355,8 +400,9 @@ def _lock(path: Path) -> IO[bytes]:
         handle.close()
         raise MailError(
             "JournalBusy",
-            f"Another amlses process is running this send now (its journal {path} is locked); "
-            "wait for it to finish rather than mail the same recipients from two processes.",
+            f"Another amlses process is running this send now ({what or f'its journal {path}'} "
+            "is locked); wait for it to finish rather than mail the same recipients from two "
+            "processes.",
         ) from error
     return handle
 
@@ -425,9 +471,14 @@ def read_rows(info: SendInfo) -> list[JournalRow]:
 
 
 def forget_send(info: SendInfo) -> None:
-    """Delete a send's journal (and its WAL, shared-memory and lock files)."""
-    with Journal(info.path):  # refuses while another process runs the send
-        pass
-    for suffix in ("", "-wal", "-shm", ".lock"):
-        with contextlib.suppress(FileNotFoundError):
-            info.path.with_name(info.path.name + suffix).unlink()
+    """Delete a send's journal (and its WAL and shared-memory files), holding its lock, so a
+    process running the send meanwhile is refused rather than left writing a deleted file."""
+    handle = _lock(info.path)  # refuses while another process runs the send
+    try:
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                info.path.with_name(info.path.name + suffix).unlink()
+    finally:
+        handle.close()
+    with contextlib.suppress(FileNotFoundError):
+        info.path.with_name(info.path.name + ".lock").unlink()

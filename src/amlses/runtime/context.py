@@ -308,9 +308,11 @@ class Context:
             raise StepError(exc.message) from None
 
     def task_file(self) -> str:
-        """The absolute path of the task file that is running (a subtask's own)."""
+        """The task file that is running (a subtask's own), as one spelling: absolute, links
+        resolved, case folded where the file system ignores case — so the journal knows a
+        task however it was named on the command line."""
         task = self._runner.task if self._runner is not None else self.task
-        return os.path.abspath(task.source.name)
+        return os.path.normcase(os.path.realpath(task.source.name))
 
     def store_error(self, step: Step, error: AmlError, task: Task) -> None:
         """Fill the ``AMError`` dataset (one row) for a failed step, secrets masked."""
