@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -416,10 +415,8 @@ class TestFakeOnly:
         worker.start()
         assert not done.wait(0.05)
         assert fake.identity_names() == []
-        started = time.perf_counter()
         fake.release()
         assert done.wait(5)
-        assert time.perf_counter() - started < 5
         assert fake.identity_names() == ["slow@example.com"]
 
     def test_cache_builds_one_client_per_connection(self, fake: FakeSes) -> None:
