@@ -579,7 +579,7 @@ def goals(bench: Bench, outcome: dict[str, dict[str, Result]]) -> None:
         for name in GOAL_CASES
         if name in outcome
     }
-    shown = ", ".join(f"{name} {value:.2f}" for name, value in rates.items())
+    shown = ", ".join(f"{name} {value:.3f}" for name, value in rates.items())
     met = all(value >= GOAL for value in rates.values())
     print(f"goal: amlses >= {GOAL} of MaxSendRate at {shown}: {'met' if met else 'NOT met'}")
     if not bench.journal:
