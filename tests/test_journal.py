@@ -335,8 +335,12 @@ class TestKills:
         assert max(got.values()) == 1
         result = statuses(out)
         missing = {r for r in self.RECIPIENTS[:150] if got[r] == 0}
-        assert missing == {r for r, s in result.items() if s == "Unknown"}
-        assert again.returncode == (1 if missing else 0)
+        unknown = {r for r, s in result.items() if s == "Unknown"}
+        # nobody silently skipped; a row in doubt may well have arrived (that is what in doubt
+        # means: its answer was not waited for, or came as the interrupt landed)
+        assert missing <= unknown
+        assert set(result.values()) <= {"Success", "AlreadySent", "Unknown"}
+        assert again.returncode == (1 if unknown else 0)
 
 
 class TestProgress:
