@@ -60,6 +60,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "amlses.docs",
         "amlses.charts",
         "amlses.commands",
+        "amlses.commands.check",
         "amlses.commands.doc",
         "amlses.commands.emulator",
         "amlses.commands.journal",
