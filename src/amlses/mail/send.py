@@ -451,7 +451,7 @@ def send_email(
     files = split_paths(list(attachments))
     facts = {"sender": address_of(source), "configuration_set": configuration_set or ""}
     smtp = smtp_session(session)
-    if smtp is not None:
+    if smtp is not None or files:  # a MIME message: over SMTP always, else for attachments
         if not files:
             message_content(subject, text, html, charset)  # a body, and SES's size limit
         message = build_message(
@@ -466,6 +466,7 @@ def send_email(
             attachments=files,
             return_path=return_path,
         )
+    if smtp is not None:
         for name, value in ses_headers(configuration_set, tags):
             message[name] = value
         envelope = [address_of(a) for a in (*to_list, *cc_list, *bcc_list)]
@@ -475,18 +476,6 @@ def send_email(
             smtp, data, address_of(returns[0]), envelope, sleep=sleep, facts=facts, cancel=cancel
         )
     if files:
-        message = build_message(
-            sender=source,
-            to=to_list,
-            cc=cc_list,
-            reply_to=reply_to,
-            subject=subject,
-            text=text,
-            html=html,
-            charset=charset,
-            attachments=files,
-            return_path=return_path,
-        )
         envelope = [*to_list, *cc_list, *bcc_list] if bcc_list else []
         params = _raw_params(message, source, envelope, return_path=bool(return_path))
         params.update(
