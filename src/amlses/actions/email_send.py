@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from ..errors import SessionError, StepError, UnknownOutcome
-from ..files import NotTextError, decode_text, printable, read_bounded
 from ..secrets import is_automate_ciphertext
 from ..source import Position
 
@@ -401,21 +400,9 @@ def _body(context: Context, step: Step, args: Args) -> str:
 
 def _read_body(context: Context, written: str) -> str:
     """A body file as Windows tools save it (UTF-8, UTF-16 with BOM, else Windows-1252)."""
-    path = context.resolve_path(written)
-    shown = printable(path)
-    try:
-        decoded = decode_text(read_bounded(path, MAX_BODY_BYTES))
-    except FileNotFoundError:
-        raise StepError(f"the BODYFILE {shown} does not exist") from None
-    except NotTextError as exc:
-        raise StepError(f"the BODYFILE {shown} cannot be used: {exc.reason}") from None
-    except OSError as exc:
-        raise StepError(f"the BODYFILE {shown} cannot be read: {exc.strerror or exc}") from None
-    key = f"encoding:{shown}"
-    if decoded.note is not None and key not in context.warned:
-        context.warned.add(key)
-        context.reporter.message(f"the BODYFILE {shown} is {decoded.note}", "note")
-    return str(decoded)
+    from .mail import read_text  # the SES sends' reader: bounded, regular files, one note
+
+    return read_text(context, written, "BODYFILE", MAX_BODY_BYTES)
 
 
 # -- the send --------------------------------------------------------------------------------

@@ -160,23 +160,24 @@ def step_path(context: Context, text: str) -> Path:
     return Path(context.resolve_path(text))
 
 
-def _read_bytes(context: Context, text: str, what: str) -> bytes:
+def _read_bytes(context: Context, text: str, what: str, limit: int = MAX_FILE_BYTES) -> bytes:
     """The bytes of a file a step names: bounded, regular files only (a FIFO or ``/dev/zero``
     fails at once), its name shown with control characters escaped."""
     path = step_path(context, text)
     shown = printable(str(path))
     try:
-        return read_bounded(path, MAX_FILE_BYTES)
+        return read_bounded(path, limit)
     except FileNotFoundError:
         raise StepError(f"the {what} {shown} does not exist") from None
     except OSError as exc:
         raise StepError(f"the {what} {shown} cannot be read: {exc.strerror or exc}") from None
 
 
-def read_text(context: Context, text: str, what: str) -> str:
+def read_text(context: Context, text: str, what: str, limit: int = MAX_FILE_BYTES) -> str:
     """A text file as Windows tools save it (UTF-8, UTF-16 with BOM, else Windows-1252, with a
-    note once per file), or a StepError for a file that is not text; never quoted."""
-    data = _read_bytes(context, text, what)
+    note once per file), or a StepError for a file that is not text; never quoted.  At most
+    ``limit`` bytes are read."""
+    data = _read_bytes(context, text, what, limit)
     shown = printable(str(step_path(context, text)))
     try:
         decoded = decode_text(data)
