@@ -18,6 +18,12 @@ importing ``moto.ses.models``: that works for any moto server (this process's, a
 a container's), and it is the only source that has the MessageIds a ``SendBulkTemplatedEmail``
 call returned.  Addresses and domains listed in a fixture are verified at once by moto, so they
 can send straight away.
+
+moto has no SMTP interface, so an emulator also runs amlses's local SES SMTP endpoint
+(:class:`~amlses.smtp.local.LocalSmtpServer`: real TLS, AUTH with the SES-derived password of
+the emulator's dummy key) and serves what it received next to moto's API, on the extra path
+:data:`SMTP_OUTBOX_PATH` of the same HTTP server: one outbox, whichever interface a message
+came through, readable over HTTP like moto's own (a plain moto server answers 404 there).
 """
 
 from __future__ import annotations
@@ -37,18 +43,21 @@ from .errors import AmlError, UsageError
 from .files import NotTextError, decode_text, printable, read_bounded
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from email.message import EmailMessage
     from threading import Thread
 
     from werkzeug.serving import BaseWSGIServer
 
     from .redact import Redactor
+    from .smtp.local import LocalSmtpServer
 
 
 __all__ = [
     "ACCESS_KEY_ID",
     "REGION",
     "SECRET_ACCESS_KEY",
+    "SMTP_OUTBOX_PATH",
     "LocalEmulator",
     "OutboxMessage",
     "is_loopback",
@@ -68,6 +77,8 @@ _DUMMY_CREDENTIALS = {
     "aws_secret_access_key": SECRET_ACCESS_KEY,
 }
 _REGION = REGION
+#: where an emulator's HTTP server lists the messages its SMTP endpoint received (JSON)
+SMTP_OUTBOX_PATH = "/amlses/smtp-outbox.json"
 #: the keys a fixture may hold
 _FIXTURE_KEYS = ("identities",)
 #: the largest fixture file read (a list of identities; a bounded read, like every file)
@@ -82,9 +93,17 @@ class LocalEmulator:
     ``host`` may be another loopback address (``::1``, ``localhost``) and ``port`` a fixed one
     (``amlses emulator --port``); anything else than loopback is refused, since the emulator
     accepts any credentials.
+
+    With ``smtp`` (the default) it also runs the local SES SMTP endpoint: :attr:`smtp_host`,
+    :attr:`smtps_port` (TLS from the first byte; ``smtp_port`` fixes it), :attr:`starttls_port`,
+    :attr:`ca_file` (the CA a client must trust), :attr:`smtp_user` and :attr:`smtp_password`
+    (derived from the dummy secret for us-east-1; the password derived for any other region
+    with SES SMTP is accepted too).  Its messages are in :meth:`outbox`, operation ``SMTP``.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, *, smtp: bool = True, smtp_port: int = 0
+    ) -> None:
         if not is_loopback(host):
             raise UsageError(
                 f"The SES emulator listens on loopback addresses only (127.0.0.1, ::1, "
@@ -98,6 +117,9 @@ class LocalEmulator:
         self._server: BaseWSGIServer | None = None
         self._thread: Thread | None = None
         self._endpoint_url: str | None = None
+        self._smtp_wanted = smtp
+        self._smtp_port = smtp_port
+        self._smtp: LocalSmtpServer | None = None
 
     def start(self) -> LocalEmulator:
         """Start the server (once) and return self.
@@ -111,7 +133,7 @@ class LocalEmulator:
             return self
         from threading import Thread
 
-        app = _moto_app()
+        app = with_smtp_outbox(_moto_app(), lambda: self._smtp)
         from werkzeug.serving import make_server  # flask's, so present once moto's app is
 
         quiet_werkzeug()
@@ -139,10 +161,66 @@ class LocalEmulator:
         self._endpoint_url = f"http://{shown}:{port}"
         try:
             self.reset()
+            if self._smtp_wanted:
+                self._smtp = self._start_smtp()
         except BaseException:
             self.stop()
             raise
         return self
+
+    def _start_smtp(self) -> LocalSmtpServer:
+        """The local SES SMTP endpoint, on this emulator's loopback address (127.0.0.1 for a
+        loopback name other than localhost), with the dummy credentials."""
+        from .smtp.local import LocalSmtpServer
+
+        try:
+            host = self._host if self._host == "localhost" else str(_ip(self._host))
+        except ValueError:
+            host = "127.0.0.1"
+        server = LocalSmtpServer(
+            access_key=ACCESS_KEY_ID,
+            secret_key=SECRET_ACCESS_KEY,
+            region=REGION,
+            host=host,
+            any_region=True,
+            implicit_port=self._smtp_port,
+        )
+        return server.start()
+
+    @property
+    def smtp_server(self) -> LocalSmtpServer:
+        """The running local SMTP endpoint (to script throttling, say); UsageError without."""
+        if self._smtp is None:
+            raise UsageError("The local SES emulator has no SMTP endpoint running.")
+        return self._smtp
+
+    @property
+    def smtp_host(self) -> str:
+        return self.smtp_server.host
+
+    @property
+    def smtps_port(self) -> int:
+        """The port with TLS from the first byte (SES's 465)."""
+        return self.smtp_server.implicit_port
+
+    @property
+    def starttls_port(self) -> int:
+        """The port that requires STARTTLS (SES's 587)."""
+        return self.smtp_server.starttls_port
+
+    @property
+    def ca_file(self) -> str:
+        """The PEM file of the CA that signed the SMTP certificate: trust it, for this server."""
+        return self.smtp_server.ca_file
+
+    @property
+    def smtp_user(self) -> str:
+        return self.smtp_server.access_key
+
+    @property
+    def smtp_password(self) -> str:
+        """The SMTP password of the dummy key for us-east-1 (not a secret: a public dummy)."""
+        return self.smtp_server.password
 
     def reset(self) -> None:
         """Forget every identity (all of moto's state in this process; see the module doc)."""
@@ -203,7 +281,10 @@ class LocalEmulator:
         """Stop the server; safe to call twice."""
         server, self._server = self._server, None
         thread, self._thread = self._thread, None
+        smtp, self._smtp = self._smtp, None
         self._endpoint_url = None
+        if smtp is not None:
+            smtp.stop()
         if server is not None:
             server.shutdown()  # returns within werkzeug's poll interval (0.5 s)
             server.server_close()  # the listening socket, which moto's own server leaves open
@@ -275,7 +356,8 @@ class OutboxMessage:
     """One message the emulator accepted; a bulk call gives one per destination.
 
     ``kind`` is the SES operation (``SendEmail``, ``SendRawEmail``, ``SendTemplatedEmail``,
-    ``SendBulkTemplatedEmail``).  Templated messages have no rendered subject or body (moto does
+    ``SendBulkTemplatedEmail``), or ``SMTP`` for a message the local SMTP endpoint received.
+    Templated messages have no rendered subject or body (moto does
     not render them); ``template`` and ``template_data`` say what SES would have rendered.
 
     ``text`` and ``html`` are the bodies and ``attachments`` the attached files' names, so that
@@ -391,7 +473,77 @@ def read_outbox(endpoint_url: str) -> list[OutboxMessage]:
             )
             data_text = destination.get("ReplacementTemplateData") or entry.template_data
             messages.append(_replace_data(entry, data_text))
-    return messages
+    return messages + _read_smtp_outbox(opener, endpoint_url)
+
+
+def _read_smtp_outbox(opener: Any, endpoint_url: str) -> list[OutboxMessage]:
+    """The messages the emulator's SMTP endpoint received, from :data:`SMTP_OUTBOX_PATH`;
+    none from a server that does not serve it (404: a plain moto server)."""
+    import base64
+    import urllib.error
+
+    why = f"The SMTP outbox of the SES emulator at {endpoint_url} cannot be read"
+    try:
+        with opener.open(f"{endpoint_url}{SMTP_OUTBOX_PATH}", timeout=30) as response:
+            records = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        if exc.code == 404:
+            return []
+        raise AmlError(f"{why}: {exc}") from None
+    except (OSError, ValueError) as exc:
+        raise AmlError(f"{why}: {exc}") from exc
+    if not isinstance(records, list):
+        raise AmlError(f"{why}: it is not a JSON list.")
+    return [
+        _mime_message(
+            base64.b64decode(str(r.get("Raw", "")))
+            .decode("utf-8", "replace")
+            .replace("\r\n", "\n"),
+            str(r.get("MessageId", "")),
+            "SMTP",
+            str(r.get("MailFrom", "")),
+            [str(a) for a in r.get("RcptTo", [])],
+        )
+        for r in records
+        if isinstance(r, dict)
+    ]
+
+
+def smtp_outbox_json(server: LocalSmtpServer | None) -> bytes:
+    """What :data:`SMTP_OUTBOX_PATH` answers: the messages ``server`` received, envelope and
+    raw content (base64), in arrival order; an empty list without a server."""
+    import base64
+
+    messages = server.received() if server is not None else []
+    records = [
+        {
+            "MessageId": m.message_id,
+            "MailFrom": m.sender,
+            "RcptTo": list(m.recipients),
+            "Raw": base64.b64encode(m.raw).decode("ascii"),
+        }
+        for m in messages
+    ]
+    return json.dumps(records).encode("utf-8")
+
+
+def with_smtp_outbox(app: Any, server: Callable[[], LocalSmtpServer | None]) -> Any:
+    """moto's WSGI ``app``, answering GET :data:`SMTP_OUTBOX_PATH` itself with
+    :func:`smtp_outbox_json` of ``server()`` (the SMTP endpoint may start after moto)."""
+
+    def serve(environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("PATH_INFO") == SMTP_OUTBOX_PATH and environ.get("REQUEST_METHOD") in (
+            "GET",
+            "HEAD",
+        ):
+            body = smtp_outbox_json(server())
+            headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+            start_response("200 OK", headers)
+            return [body]
+        return app(environ, start_response)
+
+    return serve
 
 
 def _addresses(destinations: Mapping[str, Any], key: str) -> tuple[str, ...]:
@@ -432,22 +584,35 @@ def _simple_message(raw: Mapping[str, Any]) -> OutboxMessage:
 def _raw_message(raw: Mapping[str, Any]) -> OutboxMessage:
     """A raw message: To, Cc and Subject from its headers; Bcc = the other destinations;
     the first text/plain and text/html body parts, and every attached file's name."""
+    return _mime_message(
+        str(raw.get("raw_data", "")),
+        str(raw.get("id", "")),
+        "SendRawEmail",
+        str(raw.get("source") or ""),
+        raw.get("destinations") or [],
+    )
+
+
+def _mime_message(
+    text: str, message_id: str, kind: str, source: str, destinations: Iterable[str]
+) -> OutboxMessage:
+    """A MIME message (SendRawEmail's, or one received over SMTP) as an outbox entry: To, Cc
+    and Subject from its headers, Bcc the envelope's other recipients, the sender the envelope's
+    (else the From header), bodies and attachment names parsed with the email package."""
     from email.parser import Parser
     from email.policy import default
     from email.utils import getaddresses
 
-    message = Parser(policy=default).parsestr(str(raw.get("raw_data", "")))
+    message = Parser(policy=default).parsestr(text)
     to = tuple(str(v) for v in message.get_all("To", []))
     cc = tuple(str(v) for v in message.get_all("Cc", []))
     shown = {a.lower() for _, a in getaddresses([*to, *cc])}
-    bcc = _unique(
-        a for _, a in getaddresses(raw.get("destinations") or []) if a and a.lower() not in shown
-    )
-    sender = str(raw.get("source") or message.get("From", ""))
+    bcc = _unique(a for _, a in getaddresses(list(destinations)) if a and a.lower() not in shown)
+    sender = source or str(message.get("From", ""))
     subject = str(message.get("Subject", ""))
     return OutboxMessage(
-        str(raw.get("id", "")),
-        "SendRawEmail",
+        message_id,
+        kind,
         sender,
         to,
         cc,
@@ -525,6 +690,12 @@ def quiet_werkzeug() -> None:
     logger = logging.getLogger("werkzeug")
     if logger.level == logging.NOTSET:
         logger.setLevel(logging.WARNING)
+
+
+def _ip(host: str) -> Any:
+    import ipaddress
+
+    return ipaddress.ip_address(host.strip("[]"))
 
 
 def is_loopback(host: str) -> bool:

@@ -577,7 +577,10 @@ def _smtp_settings(connection: Connection) -> tuple[SmtpEndpoint, SmtpLogin]:
 
     url = connection.endpoint_url or ""
     endpoint = smtp_endpoint(
-        url, region=connection.region or DEFAULT_REGION, verify=connection.verify_certificate
+        url,
+        region=connection.region or DEFAULT_REGION,
+        verify=connection.verify_certificate,
+        ca_file=connection.smtp_ca_file or None,
     )
     if endpoint is None:  # Connection.is_smtp and smtp_endpoint disagree: a bug
         raise SessionError(f"The endpoint {url!r} is not an SMTP endpoint amlses can use.")

@@ -35,6 +35,7 @@ from ..source import Position
 if TYPE_CHECKING:
     from ..lang.nodes import Step
     from ..runtime.context import Context
+    from ..smtp.target import LocalSmtpTarget
     from ..smtp.transport import Security, SmtpError, SmtpLogin, SmtpSender
     from .spec import Args
 
@@ -83,6 +84,8 @@ class MailServer:
     timeout: float = DEFAULT_TIMEOUT
     user: str = ""
     password: str = field(default="", repr=False)
+    #: a CA to trust for this server alone (the local SES SMTP endpoint's, with --local)
+    ca_file: str = ""
 
     def __str__(self) -> str:
         return f"{self.host}:{self.port}"
@@ -98,6 +101,7 @@ class MailServer:
             self.security,
             region=region_of_smtp_host(self.host),
             verify=self.verify,
+            ca_file=self.ca_file or None,
             timeout=float(self.timeout),
         )
         return SmtpSender(endpoint, self.login())
@@ -121,10 +125,11 @@ def server_of(context: Context, args: Args) -> MailServer:
         raise StepError(
             "SERVER is empty: give the mail server, e.g. email-smtp.eu-west-1.amazonaws.com"
         )
-    if context.options.force_endpoint_url:
+    local = context.options.local_smtp if context.options.force_endpoint_url else None
+    if context.options.force_endpoint_url and local is None:
         raise SessionError(
-            f"amlses run --local emulates the SES API only, and this step would mail through the "
-            f"real server {host}; run the task without --local to send over SMTP"
+            f"amlses run --local has no local SMTP endpoint here, and this step would mail "
+            f"through the real server {host}; run the task without --local to send over SMTP"
         )
     written = args.text("SECURITY")
     port = args.number("PORT")
@@ -148,6 +153,9 @@ def server_of(context: Context, args: Args) -> MailServer:
             'and amlses never does that: write SECURITY="explicit" (STARTTLS, e.g. port 587) or '
             'SECURITY="implicit" (TLS, e.g. port 465)'
         )
+    timeout = args.number("TIMEOUT", DEFAULT_TIMEOUT)
+    if local is not None:
+        return _local_server(context, local(), host, security, timeout, bool(user))
     if password and is_automate_ciphertext(password):
         password = _derived_password(context, user, password, host)
     verify = not args.flag("IGNOREINVALIDCERTIFICATE")
@@ -157,8 +165,31 @@ def server_of(context: Context, args: Args) -> MailServer:
             f'IGNOREINVALIDCERTIFICATE="YES": the TLS certificate of {host} is not checked, so '
             "anyone in between could read the password and the mail",
         )
-    timeout = args.number("TIMEOUT", DEFAULT_TIMEOUT)
     return MailServer(host, port, security, verify, timeout, user, password)
+
+
+def _local_server(
+    context: Context,
+    target: LocalSmtpTarget,
+    host: str,
+    security: Security,
+    timeout: float,
+    login: bool,
+) -> MailServer:
+    """``--local``: the local SES SMTP endpoint instead of ``host`` — the listener of the
+    step's TLS mode, its CA trusted for this server only, and (when the step logs in) the
+    emulator's dummy key with the password derived for the region ``host`` names, else
+    us-east-1.  The task's USERNAME and PASSWORD are not sent: they may be real."""
+    from ..aws.connection import DEFAULT_REGION
+    from ..smtp.password import region_of_smtp_host, smtp_password
+
+    user = password = ""
+    if login:
+        user = target.access_key
+        password = smtp_password(target.secret_key, region_of_smtp_host(host) or DEFAULT_REGION)
+        context.redactor.add(password)
+    port = target.port_for(security)
+    return MailServer(target.host, port, security, True, timeout, user, password, target.ca_file)
 
 
 def _derived_password(context: Context, user: str, ciphertext: str, host: str) -> str:

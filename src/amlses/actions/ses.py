@@ -115,6 +115,10 @@ def _build_connection(context: Context, args: Args) -> Connection:
     password = args.text("PROXYPWD")
     smtp_password = _smtp_password(context, args)
     verify = not args.flag("IGNOREINVALIDCERTIFICATE")
+    written = args.text("SERVICEURL") or options.endpoint_url or ""
+    if options.force_endpoint_url and is_smtp_endpoint(written):
+        # --local and an SMTP endpoint: the local SES SMTP endpoint, never the real host
+        return _local_smtp_connection(context, args, written)
     if options.force_endpoint_url:
         # --local: every step talks to the emulator, which needs no real credentials.
         endpoint = options.force_endpoint_url
@@ -152,6 +156,40 @@ def _build_connection(context: Context, args: Args) -> Connection:
         proxy_password=password,
         smtp_password=smtp_password,
         verify_certificate=verify,
+    )
+
+
+def _local_smtp_connection(context: Context, args: Args, written: str) -> Connection:
+    """A ``--local`` step's SMTP connection: the local listener of the security mode that
+    ``written`` (the task's SMTP endpoint) asks for, its CA trusted for this connection only,
+    and the emulator's dummy key, whose SMTP password is derived, as for SES, for the region
+    the task's host names (else REGION, else us-east-1).  The task's own ACCESSKEY, SECRETKEY
+    and SMTPPASSWORD are not used: the local server accepts only its own credentials."""
+    from ..aws.connection import DEFAULT_REGION, Connection
+    from ..smtp.transport import smtp_endpoint
+
+    local = context.options.local_smtp
+    if local is None:
+        raise SessionError(
+            f"amlses run --local has no local SMTP endpoint here, and this step would mail "
+            f"through the real server {written}; run the task without --local to send over SMTP"
+        )
+    endpoint = smtp_endpoint(written, region=args.text("REGION") or None)  # a bad URL fails
+    if endpoint is None:  # is_smtp_endpoint and smtp_endpoint disagree: a bug
+        raise SessionError(f"The endpoint {written!r} is not an SMTP endpoint amlses can use.")
+    target = local()
+    return Connection(
+        access_key=target.access_key,
+        secret_key=target.secret_key,
+        session_token=args.text("SESSIONTOKEN"),  # refused over SMTP, as without --local
+        role_arn=args.text("ROLEARN").strip() if "ROLEARN" in args else "",
+        endpoint_url=target.url_for(endpoint.security),
+        region=endpoint.region or DEFAULT_REGION,
+        user_agent=args.text("USERAGENT"),
+        max_error_retry=args.number("MAXERRORRETRY"),
+        proxy_host=args.text("PROXYHOST"),  # refused over SMTP, as without --local
+        proxy_port=args.number("PROXYPORT"),
+        smtp_ca_file=target.ca_file,
     )
 
 

@@ -151,6 +151,9 @@ class Connection:
     smtp_password: str = field(default="", repr=False)
     #: SMTP endpoints only: False skips the TLS certificate check (IGNOREINVALIDCERTIFICATE)
     verify_certificate: bool = True
+    #: SMTP endpoints only: a CA to trust for this connection alone, besides the system's (the
+    #: local SES SMTP endpoint's, in ``--local`` runs; no task attribute sets it)
+    smtp_ca_file: str = ""
 
     def __post_init__(self) -> None:
         # Normalise "" to None so that "not given" has one spelling in the cache key.
@@ -186,6 +189,8 @@ class Connection:
                 "SECRETKEY: give SERVICEURL an SMTP endpoint (smtps://email-smtp.<region>"
                 ".amazonaws.com) or leave SMTPPASSWORD out."
             )
+        if self.smtp_ca_file and not self.is_smtp:
+            raise SessionError("A CA file for SMTP was given, but the endpoint is SES's API.")
         if not self.verify_certificate and not self.is_smtp:
             raise SessionError(
                 'IGNOREINVALIDCERTIFICATE="YES" applies to SMTP endpoints only; SES\'s API '

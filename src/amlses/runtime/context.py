@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from ..aws.clients import ClientCache
     from ..lang.nodes import Block, Step, Task
     from ..mail.bulk import BulkProgress
+    from ..smtp.target import LocalSmtpTarget
     from ..source import Position
 
 DEFAULT_MAX_ITERATIONS = 1_000_000
@@ -157,6 +158,10 @@ class RunOptions:
     #: told where a bulk send is while it runs, about twice a second (the CLI's progress
     #: line): the step's position and the counts, then None when the send ended
     bulk_progress: Callable[[str, BulkProgress | None], None] | None = None
+    #: with ``force_endpoint_url`` (``--local``): where SMTP steps (an SMTP SERVICEURL,
+    #: <AMEMAIL>/<AMSENDEMAIL>) go instead of their real host — called at the first such
+    #: step, it waits for the local SES SMTP endpoint and says where it is; None: refused
+    local_smtp: Callable[[], LocalSmtpTarget] | None = None
 
 
 class Context:

@@ -17,12 +17,16 @@ through :attr:`LocalSmtpServer.ca_file`, signs a one-day certificate for ``local
 files 0600) removed by :meth:`~LocalSmtpServer.stop`.
 
 AUTH (PLAIN and LOGIN) is required before MAIL and accepts exactly the access key id and
-:func:`~amlses.smtp.password.smtp_password` of the secret key, answering anything else as SES
-does, ``535 Authentication Credentials Invalid``.  A message is answered ``250 Ok <id>`` with
-an id shaped like SES's.  :meth:`~LocalSmtpServer.throttle`, :meth:`~LocalSmtpServer.reject`
-and :meth:`~LocalSmtpServer.drop_after_data` script the next messages' fate, in the order they
-are asked for; a dropped message is stored *and* the connection closed without a reply —
-exactly the case where a client cannot know whether SES accepted it.
+:func:`~amlses.smtp.password.smtp_password` of the secret key for ``region`` (or, with
+``any_region``, for any region with SES SMTP: a local run's tasks may name hosts of several
+regions, and each derives its own password), answering anything else as SES does,
+``535 Authentication Credentials Invalid``.  ``implicit_port`` fixes the implicit-TLS port
+(``amlses emulator --smtp-port``); the other two are always the OS's pick.  A message is
+answered ``250 Ok <id>`` with an id shaped like SES's.  :meth:`~LocalSmtpServer.throttle`,
+:meth:`~LocalSmtpServer.reject` and :meth:`~LocalSmtpServer.drop_after_data` script the next
+messages' fate, in the order they are asked for; a dropped message is stored *and* the
+connection closed without a reply — exactly the case where a client cannot know whether SES
+accepted it.
 
 aiosmtpd and cryptography are imported by :meth:`~LocalSmtpServer.start`, never at import, and
 the server logs nothing: aiosmtpd's ``mail.log`` logger is quieted, and errors inside the
@@ -52,7 +56,7 @@ from types import TracebackType
 from typing import Any, Final
 
 from ..errors import UsageError
-from .password import smtp_password
+from .password import SMTP_REGIONS, smtp_password
 
 __all__ = [
     "AUTHENTICATED",
@@ -143,13 +147,26 @@ class LocalSmtpServer:
         secret_key: str,
         region: str = "us-east-1",
         host: str = "127.0.0.1",
+        any_region: bool = False,
+        implicit_port: int = 0,
     ) -> None:
         if not access_key:
             raise UsageError("the local SMTP server needs an access key id (its user name)")
+        if not 0 <= implicit_port <= 65535:
+            raise UsageError(f"the SMTP port {implicit_port} is not between 0 (any) and 65535")
         self.host: str = _loopback_address(host)
         self.region: str = region.strip().lower()
         self.access_key: str = access_key
         self._password = smtp_password(secret_key, region)  # refuses a region without SMTP
+        #: every password AUTH accepts: the region's, or (``any_region``) the one of each region
+        #: with SES SMTP, for a local run whose tasks name hosts of several regions; a password
+        #: derived wrongly (or for another key) is still refused
+        self._passwords: tuple[bytes, ...] = (self._password.encode("ascii"),)
+        if any_region:
+            self._passwords = tuple(
+                smtp_password(secret_key, name).encode("ascii") for name in sorted(SMTP_REGIONS)
+            )
+        self._wanted_implicit_port = implicit_port
         self.implicit_port = 0
         self.starttls_port = 0
         self.plain_port = 0
@@ -267,7 +284,14 @@ class LocalSmtpServer:
             self._sockets[listener] = sock
             if os.name == "posix":  # as asyncio's own servers: the port is free again at stop
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self.host, 0))
+            wanted = self._wanted_implicit_port if listener == "implicit" else 0
+            try:
+                sock.bind((self.host, wanted))
+            except OSError as exc:
+                raise UsageError(
+                    f"the local SMTP server cannot listen on {self.host} port {wanted}: "
+                    f"{exc.strerror or exc}; choose another port, or 0 for a free one"
+                ) from None
         self.implicit_port, self.starttls_port, self.plain_port = (
             int(self._sockets[name].getsockname()[1]) for name in ("implicit", "starttls", "plain")
         )
@@ -355,10 +379,10 @@ class LocalSmtpServer:
 
     def _authenticated(self, login: bytes, password: bytes) -> bool:
         expected_login = self.access_key.encode("utf-8")
-        expected_password = self._password.encode("ascii")
-        # both compared, always: the time taken says nothing about which one was wrong
+        # all compared, always: the time taken says nothing about which one was wrong
         login_ok = hmac.compare_digest(login, expected_login)
-        return hmac.compare_digest(password, expected_password) and login_ok
+        matches = [hmac.compare_digest(password, known) for known in self._passwords]
+        return any(matches) and login_ok
 
     def _arrived(
         self, sender: str, recipients: tuple[str, ...], raw: bytes, listener: str
