@@ -222,7 +222,7 @@ class TestHostBased:
             force_endpoint_url="http://127.0.0.1:9",
         )
         assert result.error is not None
-        assert "amlses run --local emulates the SES API only" in result.error.message
+        assert "amlses run --local has no local SMTP endpoint here" in result.error.message
         assert server.connections == 0
 
 

@@ -332,6 +332,9 @@ def _run_task(
     quiet = bool(settings["quiet"] or settings["as_json"])
     text = api.load(task)
     _show_encoding(text, task)
+    smtp = emulator is not None and may_use_smtp(text)
+    if emulator is not None and smtp:
+        emulator.request_smtp()  # it starts in the child once moto serves, while we go on
     options = RunOptions(
         path_map=path_map,
         endpoint_url=settings["endpoint_url"],
@@ -359,8 +362,12 @@ def _run_task(
     startup.resume()
     if emulator is not None:
         options.force_endpoint_url = emulator.endpoint_url
+        options.local_smtp = emulator.smtp_target  # SMTP steps go there, never to real hosts
         if not quiet:
             click.echo(f"local SES emulator at {emulator.endpoint_url}", err=True)
+            if smtp:
+                where = emulator.smtp_target().describe()
+                click.echo(f"local SES SMTP endpoint at {where}", err=True)
     debug: AbstractContextManager[object] = (
         debug_logging(sys.stderr, redactor) if settings["debug"] else nullcontext()
     )
@@ -386,6 +393,20 @@ def _run_task(
     if result.status != "success":
         sys.exit(EXIT_TASK_FAILED)
     sys.exit(EXIT_OK)
+
+
+#: what makes a task's text mention SMTP: an Email step, or an SMTP endpoint (smtp://, smtps://,
+#: email-smtp.<region>…) — a cheap look, before the task is parsed; a task that reaches SMTP
+#: in another way (an endpoint in a variable) starts the endpoint at its first SMTP step
+_SMTP_HINT = r"<\s*AM(?:SEND)?EMAIL\b|smtps?://|email-smtp"
+
+
+def may_use_smtp(text: str) -> bool:
+    """Whether a task's text may send over SMTP, so ``--local`` starts its SMTP endpoint early
+    and names it next to the emulator."""
+    import re
+
+    return re.search(_SMTP_HINT, text, re.IGNORECASE) is not None
 
 
 def _check_endpoint_url(url: str | None) -> None:

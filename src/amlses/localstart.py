@@ -25,7 +25,15 @@ HTTP with :func:`~amlses.emulator.read_outbox`, as for any moto server.  Where a
 be handed to a child (Windows), the child binds the port and :attr:`endpoint_url` waits for it.
 
 The child's side is :func:`serve_child`, the one entry point of the child process: whatever
-else a local run needs served (a local SMTP server) starts there too.
+else a local run needs served starts there too.  The local SES SMTP endpoint
+(:class:`~amlses.smtp.local.LocalSmtpServer`) starts there on request — a line ``smtp`` on the
+child's standard input, sent by :meth:`LazyEmulator.request_smtp` as soon as the run sees that
+its task may use SMTP, or by :meth:`LazyEmulator.smtp_target` at the first SMTP step — and
+only after moto serves, so a run without SMTP pays nothing for it and one with SMTP does not
+delay moto.  The child answers with one JSON line, where the listeners and the CA file are; its
+messages are served on moto's HTTP port (:data:`~amlses.emulator.SMTP_OUTBOX_PATH`), so the
+outbox is read in one place.  The certificate lives in a private temporary folder the *parent*
+makes (the child's ``TMPDIR``) and removes, since the child is killed, not asked, to stop.
 """
 
 from __future__ import annotations
@@ -46,6 +54,9 @@ from .errors import AmlError, UsageError
 
 if TYPE_CHECKING:
     import subprocess
+
+    from .smtp.local import LocalSmtpServer
+    from .smtp.target import LocalSmtpTarget
 
 __all__ = ["READY_TIMEOUT", "LazyEmulator", "serve_child"]
 
@@ -89,6 +100,10 @@ class LazyEmulator:
         self._readers: list[threading.Thread] = []
         self._port: int | None = None
         self._ready = False
+        self._smtp_lines: queue.Queue[str] = queue.Queue()
+        self._smtp_requested = False
+        self._smtp: LocalSmtpTarget | None = None
+        self._folder: str | None = None
 
     @property
     def identities(self) -> list[str]:
@@ -107,7 +122,14 @@ class LazyEmulator:
                     "The local SES emulator needs moto and flask: pip install 'amlses[local]'"
                 )
         import subprocess
+        import tempfile
 
+        from .aws.connection import LOCAL_ACCESS_KEY, LOCAL_SECRET
+
+        # the child's temporary files (the SMTP certificate and key) go in a folder only this
+        # user can enter (mkdtemp: 0700), removed by stop() even though the child is killed
+        self._folder = tempfile.mkdtemp(prefix="amlses-local-")
+        env = {**os.environ, "TMPDIR": self._folder, "TEMP": self._folder, "TMP": self._folder}
         listener: socket.socket | None = None
         fds: tuple[int, ...] = ()
         if os.name == "posix":
@@ -120,6 +142,7 @@ class LazyEmulator:
             process = subprocess.Popen(
                 [sys.executable, "-c", _BOOTSTRAP],
                 stdin=subprocess.PIPE,
+                env=env,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 pass_fds=fds,
@@ -130,6 +153,7 @@ class LazyEmulator:
             )
         except OSError as exc:
             self._port = None
+            self._remove_folder()
             raise AmlError(f"The local SES emulator could not start: {exc}") from None
         finally:
             if listener is not None:
@@ -142,6 +166,7 @@ class LazyEmulator:
             "fd": fds[0] if fds else -1,
             "region": self._region,
             "identities": self._identities,
+            "smtp": {"access_key": LOCAL_ACCESS_KEY, "secret_key": LOCAL_SECRET},
         }
         try:
             process.stdin.write(json.dumps(config) + "\n")
@@ -158,12 +183,15 @@ class LazyEmulator:
         return self
 
     def _read_ready(self, stdout: IO[str]) -> None:
-        """The child's one line (ready, or why not); anything after it is drained, so the
-        child never blocks on a full pipe.  The pipe is closed when the child is gone."""
+        """The child's lines: the first says ready (or why not), a later ``{"smtp": …}`` where
+        the SMTP endpoint is; anything else is drained, so the child never blocks on a full
+        pipe.  At the child's end, "" wakes whoever still waits.  The pipe is closed then."""
         with stdout:
             self._lines.put(stdout.readline())
-            for _ in stdout:
-                pass
+            for line in stdout:
+                if line.startswith('{"smtp'):
+                    self._smtp_lines.put(line)
+            self._smtp_lines.put("")
 
     def _keep(self, stderr: IO[str]) -> None:
         """Keep the end of the child's stderr (it is shown only when the child fails)."""
@@ -230,6 +258,51 @@ class LazyEmulator:
             return lines[-1]
         return "it exited" if code is None else f"it exited with code {code}"
 
+    def request_smtp(self) -> None:
+        """Ask the child to start the local SES SMTP endpoint once moto serves (at once: no
+        waiting here); :meth:`smtp_target` then says where it is."""
+        process = self._process
+        if process is None:
+            raise UsageError("The local SES emulator has not been started.")
+        if self._smtp_requested:
+            return
+        self._smtp_requested = True
+        assert process.stdin is not None
+        try:
+            process.stdin.write("smtp\n")
+            process.stdin.flush()
+        except OSError:  # the child is gone: smtp_target() reports it
+            pass
+
+    def smtp_target(self, timeout: float = READY_TIMEOUT) -> LocalSmtpTarget:
+        """Where the local SES SMTP endpoint listens, once it does (requested if it was not);
+        raises :class:`~amlses.errors.AmlError` when it could not start."""
+        if self._smtp is not None:
+            return self._smtp
+        from .smtp.target import LocalSmtpTarget
+
+        self.wait(timeout)
+        self.request_smtp()
+        try:
+            line = self._smtp_lines.get(timeout=timeout)
+        except queue.Empty:
+            raise AmlError(
+                f"The local SES SMTP endpoint did not start within {timeout:.0f} s."
+            ) from None
+        self._smtp_lines.put(line)  # a second call (or one after a failure) sees it too
+        try:
+            message = json.loads(line) if line else {}
+        except ValueError:
+            message = {}
+        found = message.get("smtp") if isinstance(message, dict) else None
+        if not isinstance(found, dict):
+            why = message.get("smtp_error") if isinstance(message, dict) else None
+            raise AmlError(
+                f"The local SES SMTP endpoint could not start: {why or self._last_error()}"
+            )
+        self._smtp = LocalSmtpTarget.from_json(found)
+        return self._smtp
+
     def outbox(self) -> list[OutboxMessage]:
         """The messages the emulator accepted (see :func:`~amlses.emulator.read_outbox`)."""
         return read_outbox(self.wait().endpoint_url)
@@ -250,6 +323,15 @@ class LazyEmulator:
         for reader in self._readers:  # they close stdout and stderr at the child's EOF
             reader.join(timeout=5)
         self._readers = []
+        self._smtp, self._smtp_requested = None, False
+        self._remove_folder()
+
+    def _remove_folder(self) -> None:
+        folder, self._folder = self._folder, None
+        if folder is not None:
+            import shutil
+
+            shutil.rmtree(folder, ignore_errors=True)
 
     def __enter__(self) -> LazyEmulator:
         return self.start()
@@ -271,16 +353,24 @@ def serve_child(config: Mapping[str, Any]) -> None:
     # Start-up allocates moto's ~900 modules, none of it garbage: collecting while importing
     # only walks them again and again.  Collection resumes once the server is up.
     gc.disable()
-    threading.Thread(target=_exit_on_eof, name="amlses-parent-watch", daemon=True).start()
+    serving = threading.Event()
+    smtp: list[LocalSmtpServer] = []
+    watch = threading.Thread(
+        target=_watch_stdin,
+        args=(serving, smtp, config.get("smtp") or {}),
+        name="amlses-parent-watch",
+        daemon=True,
+    )
+    watch.start()
     try:
         from werkzeug.serving import make_server
         from werkzeug.test import Client
 
-        from .emulator import _moto_app, quiet_werkzeug
+        from .emulator import _moto_app, quiet_werkzeug, with_smtp_outbox
     except ImportError as exc:
         _fail(f"{type(exc).__name__}: {exc}")
     try:
-        app = _moto_app()
+        app = with_smtp_outbox(_moto_app(), lambda: smtp[0] if smtp else None)
     except UsageError as exc:
         _fail(exc.message)
     quiet_werkzeug()
@@ -311,7 +401,8 @@ def serve_child(config: Mapping[str, Any]) -> None:
         server = make_server(_HOST, 0, app, threaded=True)
     gc.freeze()  # what start-up built lives as long as the process
     gc.enable()
-    print(json.dumps({"port": server.server_address[1]}), flush=True)
+    _say({"port": server.server_address[1]})
+    serving.set()  # an SMTP endpoint asked for may start now
     # moto builds its own API's application on the first request to it: the outbox, read
     # at the end of the run.  Built now, while the run is busy with its steps.
     threading.Thread(target=_warm, args=(client,), daemon=True).start()
@@ -326,14 +417,54 @@ def _warm(client: Any) -> None:
         pass
 
 
-def _exit_on_eof() -> None:
-    """Exit the child the moment its standard input closes: the parent stopped it or died."""
+_SAY = threading.Lock()
+
+
+def _say(message: Mapping[str, Any]) -> None:
+    """One JSON line to the parent (two threads speak: each line whole)."""
+    with _SAY:
+        print(json.dumps(message), flush=True)
+
+
+def _watch_stdin(
+    serving: threading.Event, smtp: list[LocalSmtpServer], credentials: Mapping[str, Any]
+) -> None:
+    """Start the SMTP endpoint when the parent asks (once moto serves), and exit the child the
+    moment its standard input closes: the parent stopped it or died."""
     try:
-        sys.stdin.read()
+        for line in sys.stdin:
+            if line.strip() == "smtp" and not smtp:
+                serving.wait()
+                _start_smtp(smtp, credentials)
     finally:
         os._exit(0)
 
 
+def _start_smtp(smtp: list[LocalSmtpServer], credentials: Mapping[str, Any]) -> None:
+    """The local SES SMTP endpoint with the run's dummy key, any region's derived password
+    accepted (a task's host names its region); says where it is, or why it could not start."""
+    try:
+        from .smtp.local import LocalSmtpServer
+        from .smtp.target import LocalSmtpTarget
+
+        access_key, secret = str(credentials["access_key"]), str(credentials["secret_key"])
+        server = LocalSmtpServer(access_key=access_key, secret_key=secret, any_region=True)
+        server.start()
+    except Exception as exc:  # noqa: BLE001 (the parent reports it, in one sentence)
+        _say({"smtp_error": str(getattr(exc, "message", "") or f"{type(exc).__name__}: {exc}")})
+        return
+    smtp.append(server)
+    target = LocalSmtpTarget(
+        server.host,
+        server.implicit_port,
+        server.starttls_port,
+        server.ca_file,
+        access_key,
+        secret,
+    )
+    _say({"smtp": target.to_json()})
+
+
 def _fail(message: str) -> NoReturn:
-    print(json.dumps({"error": message}), flush=True)
+    _say({"error": message})
     os._exit(3)
