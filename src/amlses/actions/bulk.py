@@ -139,8 +139,7 @@ def send_bulk_email(context: Context, step: Step, args: Args) -> str:
     finally:
         if progress is not None:
             progress(where, None)
-    new = {d.Row: d for d in report.deliveries} if report else {}
-    deliveries = [new.get(row.row) or _already(row, earlier[_row_key(row)]) for row in rows]
+    deliveries = _deliveries(rows, todo, report, earlier)
     earlier.update(
         (_row_key(row), d)
         for row, d in zip(rows, deliveries, strict=True)
@@ -289,6 +288,19 @@ def _destination(session: SesSession) -> str:
     return f"{meta.endpoint_url} ({meta.region_name}) as {account}"
 
 
+def _deliveries(
+    rows: list[BulkRecipient],
+    todo: list[BulkRecipient],
+    report: BulkReport | None,
+    earlier: dict[str, Delivery],
+) -> list[Delivery]:
+    """One delivery per row: this attempt's, or an earlier attempt's for a row it skipped."""
+    if report is not None and len(todo) == len(rows):
+        return report.deliveries  # every row was sent now (always so with a journal)
+    new = {d.Row: d for d in report.deliveries} if report else {}
+    return [new.get(row.row) or _already(row, earlier[_row_key(row)]) for row in rows]
+
+
 #: row statuses a retry of the same bulk step must not send again: accepted, maybe accepted,
 #: or a repeat of an address that is
 _DONE_STATUSES = frozenset({"Success", "AlreadySent", "Unknown", "Duplicate"})
@@ -342,6 +354,8 @@ def _bulk_rows(context: Context, args: Args) -> list[BulkRecipient]:
     fields = [_field(columns, f.strip(), where, "DATAFIELDS") for f in re.split(r"[,;]", wanted)]
     fields = [f for f in fields if f] if wanted.strip() else list(columns)
     index = {column: i for i, column in enumerate(columns)}
+    if not args.text("TEMPLATE"):
+        fields = []  # only a template reads the data: no dict per row for a plain send
     return [
         BulkRecipient(
             number,

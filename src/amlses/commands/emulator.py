@@ -4,6 +4,9 @@
 boto3 scripts and other tools need one that stays up.  ``amlses emulator`` starts the same
 :class:`~amlses.emulator.LocalEmulator` (moto, on a loopback address only: it accepts any
 credentials), prints what a client needs to reach it, and serves until Ctrl-C or SIGTERM.
+Next to moto it serves the local SES SMTP endpoint (implicit TLS on ``--smtp-port``, STARTTLS
+on a free port, a per-server CA to trust, AUTH with the SES-derived password of the dummy
+key), whose messages are in the same outbox.
 ``amlses emulator outbox --url URL`` shows what a running emulator (or any moto server)
 accepted, bodies and attachment names included.
 
@@ -34,7 +37,7 @@ __all__ = ["emulator", "outbox"]
 
 #: the signals that stop the server, and why each exit code is 128 + the signal's number
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-_SERVE_OPTIONS = ("host", "port", "fixture")
+_SERVE_OPTIONS = ("host", "port", "fixture", "smtp_port")
 
 
 class _Stopped(Exception):
@@ -82,8 +85,16 @@ def _fail(error: BaseException) -> NoReturn:
     metavar="FILE",
     help='Identities to create first: {"identities": ["alice@example.com", "example.com"]}.',
 )
+@click.option(
+    "--smtp-port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    metavar="N",
+    help="The SMTP port with TLS from the first byte (SES's 465); 0 or absent: a free one. "
+    "STARTTLS is on another free port, printed.",
+)
 @click.pass_context
-def emulator(ctx: click.Context, host: str, port: int, fixture: str | None) -> None:
+def emulator(ctx: click.Context, host: str, port: int, fixture: str | None, smtp_port: int) -> None:
     """Serve the local SES emulator (moto) until Ctrl-C or SIGTERM.
 
     \b
@@ -96,7 +107,7 @@ def emulator(ctx: click.Context, host: str, port: int, fixture: str | None) -> N
     """
     if ctx.invoked_subcommand is not None:
         given = [
-            f"--{name}"
+            f"--{name.replace('_', '-')}"
             for name in _SERVE_OPTIONS
             if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
         ]
@@ -108,19 +119,20 @@ def emulator(ctx: click.Context, host: str, port: int, fixture: str | None) -> N
                 )
             )
         return
-    _serve(host, port, fixture)
+    _serve(host, port, fixture, smtp_port)
 
 
-def _serve(host: str, port: int, fixture: str | None) -> NoReturn:
+def _serve(host: str, port: int, fixture: str | None, smtp_port: int = 0) -> NoReturn:
     """Start, announce, wait for a stop signal, stop; always ends with ``sys.exit``."""
     previous = _install_handlers()
     running: LocalEmulator | None = None
     try:
         from ..emulator import LocalEmulator
 
-        running = LocalEmulator(host, port).start()
+        running = LocalEmulator(host, port, smtp_port=smtp_port).start()
         seeded = running.seed(fixture) if fixture else []
         _announce(running.endpoint_url, fixture, len(seeded))
+        _announce_smtp(running)
         import time
 
         while True:  # the server runs in its own thread; this one only waits for a signal
@@ -168,6 +180,30 @@ def _restore_handlers(previous: dict[int, object]) -> None:
         signal.signal(signum, handler)  # type: ignore[arg-type]  # what signal.signal returned
 
 
+def _announce_smtp(running: LocalEmulator) -> None:
+    """The SMTP endpoint: where, who, the password (derived from the dummy secret, so not a
+    secret) and the CA file to trust, with a line of Python that sends through it."""
+    host = f"[{running.smtp_host}]" if ":" in running.smtp_host else running.smtp_host
+    lines = [
+        "",
+        "SES SMTP endpoint (local): real TLS, SES's AUTH; mail is kept, never delivered.",
+        "",
+        f"  SMTP (TLS)         smtps://{host}:{running.smtps_port}",
+        f"  SMTP (STARTTLS)    smtp://{host}:{running.starttls_port}",
+        f"  user name          {running.smtp_user}",
+        f"  password           {running.smtp_password}",
+        f"  CA file            {running.ca_file}",
+        "",
+        "In Python:",
+        f"  import smtplib, ssl; context = ssl.create_default_context(cafile='{running.ca_file}')",
+        f"  smtp = smtplib.SMTP_SSL('{running.smtp_host}', {running.smtps_port}, context=context)",
+        f"  smtp.login('{running.smtp_user}', '{running.smtp_password}')",
+        "",
+        "The password of any other SES region (amlses smtp-password) is accepted too.",
+    ]
+    click.echo("\n".join(lines))
+
+
 def _announce(url: str, fixture: str | None, seeded: int) -> None:
     """What a client needs, on stdout: URL, credentials, region and ready-to-paste lines.
 
@@ -201,7 +237,7 @@ def _announce(url: str, fixture: str | None, seeded: int) -> None:
         "In Python:",
         f"  import boto3; ses = {boto3_line}",
         "",
-        "Ctrl-C (or SIGTERM) stops it.",
+        "Ctrl-C (or SIGTERM) stops it (and the SMTP endpoint below).",
     ]
     click.echo("\n".join(lines))
 
@@ -222,8 +258,9 @@ def outbox(url: str, as_json: bool) -> None:
     """The messages the emulator at URL accepted, with bodies and attachment names.
 
     moto keeps no order across operations: messages are grouped by operation (SendEmail,
-    SendRawEmail, SendTemplatedEmail, SendBulkTemplatedEmail), in acceptance order within
-    each.  Templated messages show their template and data: moto does not render them.
+    SendRawEmail, SendTemplatedEmail, SendBulkTemplatedEmail, then SMTP: what the SMTP
+    endpoint received), in acceptance order within each.  Templated messages show their
+    template and data: moto does not render them.
     """
     try:
         messages = _read(url)

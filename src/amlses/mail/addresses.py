@@ -11,6 +11,7 @@ which every send checks before any request.  No request is made here.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from email.utils import formataddr, parseaddr
 from os import PathLike
@@ -73,7 +74,17 @@ def _split_list(text: str, separators: str = _LIST_SEPARATORS) -> list[str]:
     return [item.strip() for item in items if item.strip()]
 
 
+#: an address that is already what :func:`_normalised_address` makes of it: no display name,
+#: a plain ASCII local part and domain — by far the commonest entry of a bulk list, so it skips
+#: ``parseaddr`` (~15 µs a call) and keeps its string instead of building an equal one
+_PLAIN_ADDRESS: Final = re.compile(
+    r"[A-Za-z0-9_%+-]+(?:\.[A-Za-z0-9_%+-]+)*@(?:[A-Za-z0-9-]{1,63}\.)*[A-Za-z0-9-]{1,63}"
+)
+
+
 def _normalised_address(item: str, what: str) -> str:
+    if _PLAIN_ADDRESS.fullmatch(item):
+        return item
     name, address = parseaddr(item)
     local, at, domain = address.rpartition("@")
     if not at or not local or not domain or any(c.isspace() for c in address):
@@ -98,6 +109,8 @@ def _normalised_address(item: str, what: str) -> str:
 
 def address_of(entry: str) -> str:
     """The bare address of a normalised entry (``Ann <a@x.com>`` -> ``a@x.com``)."""
+    if _PLAIN_ADDRESS.fullmatch(entry):
+        return entry
     return parseaddr(entry)[1]
 
 

@@ -65,6 +65,7 @@ from .rows import (
     Pending,
     Tally,
     recipient_key,
+    row_data,
     tally,
 )
 from .send import (
@@ -271,7 +272,7 @@ def send_bulk_email(
         get_template(session, plan.template)  # one clear error now rather than one per row
     results: dict[int, Delivery] = {}
     pending = _keyed(
-        [p for p in (_prepare(i, row, results) for i, row in enumerate(rows)) if p],
+        [p for p in (_prepare(i, row, results, bool(template)) for i, row in enumerate(rows)) if p],
         results,
         allow_duplicates,
     )
@@ -442,16 +443,20 @@ _KILLED: Final = (
 )
 
 
-def _prepare(index: int, row: BulkRecipient, results: dict[int, Delivery]) -> Pending | None:
-    """A row ready to send, or None after recording why it cannot be sent at all."""
+def _prepare(
+    index: int, row: BulkRecipient, results: dict[int, Delivery], templated: bool
+) -> Pending | None:
+    """A row ready to send, or None after recording why it cannot be sent at all (its
+    template data is checked now, so a bad row fails alone and before anything is sent)."""
     try:
         to = parse_addresses(row.to, f"row {row.row}")
         check_recipients(to, [], [])
-        data = parse_template_data(row.data, f"the template data of row {row.row}")
+        if templated:
+            row_data(row)
     except MailError as error:
         results[index] = Delivery(row.row, row.to, error.code, "", error.message)
         return None
-    return Pending(index, row, to, data)
+    return Pending(index, row, tuple(to))
 
 
 def _rate(

@@ -23,7 +23,7 @@ from .bulk_smtp import SmtpRows, is_quota
 from .common import MAX_BULK_DESTINATIONS, MAX_RECIPIENTS, SendCancelled
 from .journal import Journal, claim_size, doubt_bound
 from .mime import MessageContent
-from .rows import UNKNOWN, BulkProgress, Delivery, Outcome, Pending, tally
+from .rows import UNKNOWN, BulkProgress, Delivery, Outcome, Pending, row_data, tally
 from .send import (
     Backoff,
     BulkStatus,
@@ -92,7 +92,9 @@ class TokenBucket:
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
-        self._tokens = min(1.0, self.burst)  # start nearly empty: no opening burst
+        # start with a tenth of a second's worth (the burst): a 50-destination call on a fast
+        # account goes at once instead of waiting for its tokens, and no larger burst opens
+        self._tokens = self.burst
         self._last = clock()
 
     def acquire(self, tokens: float = 1.0) -> float:
@@ -474,7 +476,10 @@ class BulkRunner:
             "Template": self.plan.template,
             "DefaultTemplateData": self.plan.default_data,
             "Destinations": [
-                {"Destination": {"ToAddresses": item.to}, "ReplacementTemplateData": item.data}
+                {
+                    "Destination": {"ToAddresses": item.to},
+                    "ReplacementTemplateData": row_data(item.recipient),
+                }
                 for item in todo
             ],
             **self.plan.common,

@@ -16,6 +16,7 @@ may have the message (``unknown``: never resent) and whether time may cure a ref
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, cast
 
@@ -73,7 +74,7 @@ class SmtpRows:
         configured = self.session.connection.max_error_retry
         return 2 if configured is None else configured
 
-    def attempt(self, to: list[str]) -> tuple[Outcome, SmtpError | None]:
+    def attempt(self, to: Sequence[str]) -> tuple[Outcome, SmtpError | None]:
         """Send the message to ``to``: its outcome, and the SMTP error if there was one."""
         from ..smtp.transport import SmtpError
 
@@ -86,7 +87,7 @@ class SmtpRows:
             return Outcome(error.code, error=error.message, retry=error.retryable), error
         return Outcome("Success", message_id), None
 
-    def _raw(self, to: list[str]) -> bytes:
+    def _raw(self, to: Sequence[str]) -> bytes:
         m = self.message
         message = build_message(
             sender=m.source,

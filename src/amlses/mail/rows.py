@@ -25,6 +25,7 @@ __all__ = [
     "Pending",
     "Tally",
     "recipient_key",
+    "row_data",
     "tally",
 ]
 
@@ -34,7 +35,7 @@ UNKNOWN: Final = "Unknown"
 DUPLICATE: Final = "Duplicate"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BulkRecipient:
     """One message of a bulk send: its row number, the To address(es) and template data."""
 
@@ -115,13 +116,17 @@ class BulkProgress(NamedTuple):
 
 @dataclass(slots=True)
 class Pending:
-    """A recipient waiting to be sent: its place in the input, addresses, JSON data and its
-    key in the journal (its addresses, and ``#n`` for the n-th row of the same addresses)."""
+    """A recipient waiting to be sent: its place in the input, addresses and its key in the
+    journal (its addresses, and ``#n`` for the n-th row of the same addresses).
+
+    Kept small, as there is one per row for the whole send (100,000 rows are 100,000 of
+    them): the addresses a tuple, the template data not kept as JSON but encoded again when
+    its call is made (:attr:`BulkRecipient.data` has it already).
+    """
 
     index: int
     recipient: BulkRecipient
-    to: list[str]
-    data: str
+    to: tuple[str, ...]
     attempts: int = 0
     key: str = ""
 
@@ -136,3 +141,10 @@ class Outcome(NamedTuple):
 def recipient_key(addresses: Iterable[str]) -> str:
     """What makes two rows "the same recipient": their bare addresses, without case, sorted."""
     return ",".join(sorted(address_of(a).lower() for a in addresses))
+
+
+def row_data(row: BulkRecipient) -> str:
+    """A row's template data as the JSON object SES takes (``ReplacementTemplateData``)."""
+    from .addresses import parse_template_data
+
+    return parse_template_data(row.data, f"the template data of row {row.row}")

@@ -36,7 +36,11 @@ class Dataset:
         self.name = name
         self.columns = tuple(columns)
         self._index = {column.lower(): i for i, column in enumerate(self.columns)}
-        self.rows: list[tuple[Value, ...]] = [tuple(row) for row in rows]
+        # rows that are tuples already (a NamedTuple such as a bulk send's Delivery) are kept
+        # as they are: a copy of each would double a 100,000-row result's memory
+        self.rows: list[tuple[Value, ...]] = [
+            row if isinstance(row, tuple) else tuple(row) for row in rows
+        ]
         self.current_row = 1
         self.created = created or datetime.datetime.now()
 
