@@ -131,8 +131,7 @@ def _serve(host: str, port: int, fixture: str | None, smtp_port: int = 0) -> NoR
 
         running = LocalEmulator(host, port, smtp_port=smtp_port).start()
         seeded = running.seed(fixture) if fixture else []
-        _announce(running.endpoint_url, fixture, len(seeded))
-        _announce_smtp(running)
+        _announce(running.endpoint_url, fixture, len(seeded), _smtp_lines(running))
         import time
 
         while True:  # the server runs in its own thread; this one only waits for a signal
@@ -180,13 +179,13 @@ def _restore_handlers(previous: dict[int, object]) -> None:
         signal.signal(signum, handler)  # type: ignore[arg-type]  # what signal.signal returned
 
 
-def _announce_smtp(running: LocalEmulator) -> None:
+def _smtp_lines(running: LocalEmulator) -> list[str]:
     """The SMTP endpoint: where, who, the password (derived from the dummy secret, so not a
     secret) and the CA file to trust, with a line of Python that sends through it."""
     host = f"[{running.smtp_host}]" if ":" in running.smtp_host else running.smtp_host
     lines = [
         "",
-        "SES SMTP endpoint (local): real TLS, SES's AUTH; mail is kept, never delivered.",
+        "SES SMTP endpoint (local): real TLS, AUTH as on SES; mail is kept, never delivered.",
         "",
         f"  SMTP (TLS)         smtps://{host}:{running.smtps_port}",
         f"  SMTP (STARTTLS)    smtp://{host}:{running.starttls_port}",
@@ -201,10 +200,10 @@ def _announce_smtp(running: LocalEmulator) -> None:
         "",
         "The password of any other SES region (amlses smtp-password) is accepted too.",
     ]
-    click.echo("\n".join(lines))
+    return lines
 
 
-def _announce(url: str, fixture: str | None, seeded: int) -> None:
+def _announce(url: str, fixture: str | None, seeded: int, smtp: list[str]) -> None:
     """What a client needs, on stdout: URL, credentials, region and ready-to-paste lines.
 
     Only the emulator's own dummy credentials are printed, never a variable of the
@@ -236,8 +235,9 @@ def _announce(url: str, fixture: str | None, seeded: int) -> None:
         f"  amlses emulator outbox --url {url}",
         "In Python:",
         f"  import boto3; ses = {boto3_line}",
+        *smtp,
         "",
-        "Ctrl-C (or SIGTERM) stops it (and the SMTP endpoint below).",
+        "Ctrl-C (or SIGTERM) stops both.",
     ]
     click.echo("\n".join(lines))
 
