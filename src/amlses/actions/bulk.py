@@ -140,11 +140,14 @@ def send_bulk_email(context: Context, step: Step, args: Args) -> str:
         if progress is not None:
             progress(where, None)
     deliveries = _deliveries(rows, todo, report, earlier)
-    earlier.update(
-        (_row_key(row), d)
-        for row, d in zip(rows, deliveries, strict=True)
-        if d.Status in _DONE_STATUSES
-    )
+    if journal is None:
+        earlier.update(
+            (_row_key(row), d)
+            for row, d in zip(rows, deliveries, strict=True)
+            if d.Status in _DONE_STATUSES
+        )
+    else:  # the journal knows every row: remember only that the step was tried
+        earlier[_ATTEMPTED] = mail.Delivery(0, "", "", "", "")
     name = args.text("RESULTDATASET")
     context.store_dataset(step, Dataset(name, mail.Delivery._fields, deliveries))
     if failure is not None:
@@ -301,6 +304,10 @@ def _deliveries(
     return [new.get(row.row) or _already(row, earlier[_row_key(row)]) for row in rows]
 
 
+#: the key under which a journaled step remembers that it was tried (no row has this key)
+_ATTEMPTED = "\0attempted"
+
+
 #: row statuses a retry of the same bulk step must not send again: accepted, maybe accepted,
 #: or a repeat of an address that is
 _DONE_STATUSES = frozenset({"Success", "AlreadySent", "Unknown", "Duplicate"})
@@ -339,6 +346,7 @@ def _already(row: BulkRecipient, earlier: Delivery) -> Delivery:
 def _bulk_rows(context: Context, args: Args) -> list[BulkRecipient]:
     """The rows to send: a dataset or a CSV file, with the To field and the data fields."""
     from ..mail import BulkRecipient
+    from ..mail.rows import RowData
 
     if ("DATASET" in args.given) == ("CSVFILE" in args.given):
         raise StepError(
@@ -355,12 +363,13 @@ def _bulk_rows(context: Context, args: Args) -> list[BulkRecipient]:
     fields = [f for f in fields if f] if wanted.strip() else list(columns)
     index = {column: i for i, column in enumerate(columns)}
     if not args.text("TEMPLATE"):
-        fields = []  # only a template reads the data: no dict per row for a plain send
+        fields = []  # only a template reads the data: none kept per row for a plain send
+    names = tuple(fields)
     return [
         BulkRecipient(
             number,
             to_text(row[index[to_field]]),
-            {f: to_text(row[index[f]]) for f in fields},
+            RowData(names, tuple(to_text(row[index[f]]) for f in names)),
         )
         for number, row in enumerate(rows, start=1)
     ]

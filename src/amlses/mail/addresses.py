@@ -51,6 +51,8 @@ def parse_addresses(value: Addresses | None, what: str = "the address list") -> 
 
 def _split_list(text: str, separators: str = _LIST_SEPARATORS) -> list[str]:
     """``text`` split at ``separators`` outside double quotes and angle brackets."""
+    if not any(char in text for char in separators):  # one item: the string itself, kept
+        return [text.strip()] if text.strip() else []
     items: list[str] = []
     current: list[str] = []
     quoted = angled = escaped = False

@@ -63,6 +63,7 @@ from .rows import (
     BulkRecipient,
     Delivery,
     Pending,
+    Results,
     Tally,
     recipient_key,
     row_data,
@@ -270,7 +271,7 @@ def send_bulk_email(
     )
     if plan.template:
         get_template(session, plan.template)  # one clear error now rather than one per row
-    results: dict[int, Delivery] = {}
+    results = Results(len(rows))
     pending = _keyed(
         [p for p in (_prepare(i, row, results, bool(template)) for i, row in enumerate(rows)) if p],
         results,
@@ -358,9 +359,7 @@ def _plan(
     )
 
 
-def _keyed(
-    pending: list[Pending], results: dict[int, Delivery], allow_duplicates: bool
-) -> list[Pending]:
+def _keyed(pending: list[Pending], results: Results, allow_duplicates: bool) -> list[Pending]:
     """Give each row its journal key; a row repeating an earlier row's addresses is
     ``Duplicate`` (not sent) unless ``allow_duplicates``, which sends it under key ``…#n``."""
     first: dict[str, int] = {}
@@ -392,7 +391,7 @@ def _keyed(
 def _resume(
     book: Journal,
     pending: list[Pending],
-    results: dict[int, Delivery],
+    results: Results,
     resend_unknown: bool,
     on_notice: Callable[[str], None] | None,
 ) -> list[Pending]:
@@ -443,9 +442,7 @@ _KILLED: Final = (
 )
 
 
-def _prepare(
-    index: int, row: BulkRecipient, results: dict[int, Delivery], templated: bool
-) -> Pending | None:
+def _prepare(index: int, row: BulkRecipient, results: Results, templated: bool) -> Pending | None:
     """A row ready to send, or None after recording why it cannot be sent at all (its
     template data is checked now, so a bad row fails alone and before anything is sent)."""
     try:

@@ -23,7 +23,16 @@ from .bulk_smtp import SmtpRows, is_quota
 from .common import MAX_BULK_DESTINATIONS, MAX_RECIPIENTS, SendCancelled
 from .journal import Journal, claim_size, doubt_bound
 from .mime import MessageContent
-from .rows import UNKNOWN, BulkProgress, Delivery, Outcome, Pending, row_data, tally
+from .rows import (
+    UNKNOWN,
+    BulkProgress,
+    Delivery,
+    Outcome,
+    Pending,
+    Results,
+    row_data,
+    tally,
+)
 from .send import (
     Backoff,
     BulkStatus,
@@ -246,7 +255,7 @@ class BulkRunner:
         self._lock = threading.Lock()
         #: indexes of the rows whose request is out now (Unknown if the run stops meanwhile)
         self.in_flight: set[int] = set()
-        self._results: dict[int, Delivery] = {}
+        self._results = Results(0)
         self._closed = False
 
     @property
@@ -258,7 +267,7 @@ class BulkRunner:
         self,
         batches: list[list[Pending]],
         concurrency: int | None,
-        results: dict[int, Delivery],
+        results: Results,
         progress: Progress | None = None,
         cancel: threading.Event | None = None,
     ) -> BaseException | None:
@@ -355,7 +364,7 @@ class BulkRunner:
     def snapshot(self) -> list[Delivery]:
         """The outcomes known now (for the progress line)."""
         with self._lock:
-            return list(self._results.values())
+            return self._results.done()
 
     def close(self, pending: list[Pending], why: str) -> None:
         """After a stop: every row without an outcome is ``Unknown`` if its request is out,

@@ -8,7 +8,7 @@ that reports the send cannot disagree about them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Final, NamedTuple
 
@@ -23,6 +23,8 @@ __all__ = [
     "Delivery",
     "Outcome",
     "Pending",
+    "Results",
+    "RowData",
     "Tally",
     "recipient_key",
     "row_data",
@@ -140,7 +142,9 @@ class Outcome(NamedTuple):
 
 def recipient_key(addresses: Iterable[str]) -> str:
     """What makes two rows "the same recipient": their bare addresses, without case, sorted."""
-    return ",".join(sorted(address_of(a).lower() for a in addresses))
+    bare = [address_of(a) for a in addresses]
+    # an address already in lower case is its own key: no copy per row of a 100,000-row list
+    return ",".join(sorted(a if a.islower() else a.lower() for a in bare))
 
 
 def row_data(row: BulkRecipient) -> str:
@@ -148,3 +152,62 @@ def row_data(row: BulkRecipient) -> str:
     from .addresses import parse_template_data
 
     return parse_template_data(row.data, f"the template data of row {row.row}")
+
+
+class RowData(Mapping[str, object]):
+    """A row's template data: its values, with the field names shared by every row of the
+    list (a dict per row would cost 100,000 copies of the same keys)."""
+
+    __slots__ = ("_fields", "_values")
+
+    def __init__(self, fields: tuple[str, ...], values: tuple[object, ...]) -> None:
+        self._fields = fields
+        self._values = values
+
+    def __getitem__(self, key: str) -> object:
+        try:
+            return self._values[self._fields.index(key)]
+        except ValueError:
+            raise KeyError(key) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._fields)
+
+    def __len__(self) -> int:
+        return len(self._fields)
+
+    def __repr__(self) -> str:
+        return repr(dict(zip(self._fields, self._values, strict=True)))
+
+
+class Results:
+    """Each row's delivery by its place in the input, once known: a list, not a dict (a dict
+    entry per row costs a 100,000-row send ~6 MB more)."""
+
+    __slots__ = ("_known", "_rows")
+
+    def __init__(self, rows: int) -> None:
+        self._rows: list[Delivery | None] = [None] * rows
+        self._known = 0
+
+    def __setitem__(self, index: int, delivery: Delivery) -> None:
+        if self._rows[index] is None:
+            self._known += 1
+        self._rows[index] = delivery
+
+    def __getitem__(self, index: int) -> Delivery:
+        delivery = self._rows[index]
+        if delivery is None:
+            raise KeyError(index)
+        return delivery
+
+    def __contains__(self, index: int) -> bool:
+        return self._rows[index] is not None
+
+    def __len__(self) -> int:
+        """How many rows have a delivery."""
+        return self._known
+
+    def done(self) -> list[Delivery]:
+        """The deliveries known now, in row order."""
+        return [d for d in self._rows if d is not None]
