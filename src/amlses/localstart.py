@@ -167,6 +167,7 @@ class LazyEmulator:
             "region": self._region,
             "identities": self._identities,
             "smtp": {"access_key": LOCAL_ACCESS_KEY, "secret_key": LOCAL_SECRET},
+            "folder": self._folder,  # the child removes it if this process dies first
         }
         try:
             process.stdin.write(json.dumps(config) + "\n")
@@ -357,7 +358,7 @@ def serve_child(config: Mapping[str, Any]) -> None:
     smtp: list[LocalSmtpServer] = []
     watch = threading.Thread(
         target=_watch_stdin,
-        args=(serving, smtp, config.get("smtp") or {}),
+        args=(serving, smtp, config.get("smtp") or {}, str(config.get("folder") or "")),
         name="amlses-parent-watch",
         daemon=True,
     )
@@ -427,16 +428,24 @@ def _say(message: Mapping[str, Any]) -> None:
 
 
 def _watch_stdin(
-    serving: threading.Event, smtp: list[LocalSmtpServer], credentials: Mapping[str, Any]
+    serving: threading.Event,
+    smtp: list[LocalSmtpServer],
+    credentials: Mapping[str, Any],
+    folder: str,
 ) -> None:
     """Start the SMTP endpoint when the parent asks (once moto serves), and exit the child the
-    moment its standard input closes: the parent stopped it or died."""
+    moment its standard input closes: the parent stopped it or died (then nobody else removes
+    the parent's temporary folder, so the child does)."""
     try:
         for line in sys.stdin:
             if line.strip() == "smtp" and not smtp:
                 serving.wait()
                 _start_smtp(smtp, credentials)
     finally:
+        if folder:
+            import shutil
+
+            shutil.rmtree(folder, ignore_errors=True)
         os._exit(0)
 
 
