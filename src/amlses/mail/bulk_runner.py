@@ -15,12 +15,12 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
 from ..errors import AwsError
 from .bulk_smtp import SmtpRows, is_quota
-from .common import MAX_BULK_DESTINATIONS, MAX_RECIPIENTS, SendCancelled
+from .common import MAX_BULK_DESTINATIONS, MAX_RECIPIENTS, MailError, SendCancelled
 from .journal import Journal, claim_size, doubt_bound
 from .mime import MessageContent
 from .rows import (
@@ -219,6 +219,38 @@ def _join(
                 tick()
 
 
+@dataclass(eq=False)
+class _Claim:
+    """Rows being marked in flight in the journal by one worker (``owner``): ``done`` is set
+    once the transaction ended, ``error`` holds why it failed if it did."""
+
+    keys: list[str]
+    owner: int
+    done: threading.Event = field(default_factory=threading.Event)
+    error: BaseException | None = None
+    #: for a batch whose rows span several claims: the claims to wait for
+    others: tuple[_Claim, ...] = ()
+
+    @classmethod
+    def waiting_for(cls, claims: set[_Claim | None]) -> _Claim:
+        """A claim that is written when all of ``claims`` are (nothing of its own)."""
+        found = tuple(c for c in claims if c is not None)
+        waiter = cls([], owner=-1, others=found)
+        waiter.done.set()
+        return waiter
+
+    def wait(self) -> None:
+        """Until this claim (and those it waits for) is on disk; its failure is raised."""
+        for claim in (self, *self.others):
+            claim.done.wait()
+            if claim.error is not None:
+                raise MailError(
+                    "JournalError",
+                    "The rows of this request could not be marked in flight in the journal, "
+                    "so it was not sent.",
+                ) from claim.error
+
+
 class BulkRunner:
     """Worker threads sending batches at the bucket's pace, resending only what SES refused."""
 
@@ -239,8 +271,9 @@ class BulkRunner:
         self.journal = journal
         #: the batches no worker has taken yet
         self._queue: deque[list[Pending]] = deque()
-        #: rows claimed in the journal (durably in flight) whose outcome is not recorded yet
-        self._claimed: set[int] = set()
+        #: rows claimed in the journal (in flight, or being written so) whose outcome is not
+        #: recorded yet, with the claim that holds them
+        self._claims: dict[int, _Claim] = {}
         self._claim_calls = 1
         self.doubt_bound = 0
         self.retries = retry_budget(session) if smtp is None else smtp.retries
@@ -343,23 +376,48 @@ class BulkRunner:
         cancel = self._cancel
         return self._interrupted.is_set() or (cancel is not None and cancel.is_set())
 
-    def _claim(self, todo: list[Pending]) -> None:
-        """Make sure ``todo``'s rows are claimed in the journal before their request leaves
-        (called under the lock, after the pacing wait).
+    def _claim(self, todo: list[Pending]) -> _Claim | None:
+        """Choose what to claim so that ``todo``'s rows are in flight in the journal before
+        their request leaves (called under the lock, after the pacing wait).
 
         Claims are written a few calls at a time — ``todo`` and the next batches of the queue,
         in one transaction with the outcomes known so far — because a durable commit costs
-        milliseconds.  Claiming after the wait keeps the rows of a worker that waits for its
-        turn out of the journal's "in flight"; the look-ahead rows of a claim are in flight
-        before their turn, which the bound (:func:`~amlses.mail.journal.doubt_bound`) counts.
+        milliseconds.  The commit itself happens outside the lock (:meth:`_claimed_durably`):
+        the other workers go on recording outcomes and taking batches meanwhile, and one whose
+        rows are in a claim being written waits for it.  Claiming after the wait keeps the rows
+        of a worker that waits for its turn out of the journal's "in flight"; the look-ahead
+        rows of a claim are in flight before their turn, which the bound
+        (:func:`~amlses.mail.journal.doubt_bound`) counts.
         """
-        if self.journal is None or all(item.index in self._claimed for item in todo):
-            return
+        if self.journal is None:
+            return None
+        claims = {self._claims.get(item.index) for item in todo}
+        if None not in claims:  # claimed already (by a look-ahead, or an earlier attempt)
+            return next(iter(claims)) if len(claims) == 1 else _Claim.waiting_for(claims)
         group = [*todo]
         for batch in itertools.islice(self._queue, self._claim_calls - 1):
-            group.extend(item for item in batch if item.index not in self._claimed)
-        self.journal.claim(item.key for item in group)
-        self._claimed.update(item.index for item in group)
+            group.extend(item for item in batch if item.index not in self._claims)
+        claim = _Claim([item.key for item in group], owner=threading.get_ident())
+        for item in group:
+            self._claims[item.index] = claim
+        return claim
+
+    def _claimed_durably(self, claim: _Claim | None) -> None:
+        """Return once ``claim`` is on disk: write it (its owner) or wait for it (the others).
+        A claim that could not be written fails every send that needed it — nothing of theirs
+        may leave without its record."""
+        if claim is None or self.journal is None:
+            return
+        if claim.owner == threading.get_ident() and not claim.done.is_set():
+            try:
+                self.journal.claim(claim.keys)
+            except BaseException as error:
+                claim.error = error
+                raise
+            finally:
+                claim.done.set()
+        else:
+            claim.wait()
 
     def snapshot(self) -> list[Delivery]:
         """The outcomes known now (for the progress line)."""
@@ -394,7 +452,7 @@ class BulkRunner:
         delivery = Delivery(row.row, row.to, outcome.status, outcome.message_id, outcome.error)
         with self._lock:
             self.in_flight.discard(item.index)
-            self._claimed.discard(item.index)
+            self._claims.pop(item.index, None)
             if not self._closed:
                 self._results[item.index] = delivery
                 if self.journal is not None:
@@ -427,7 +485,11 @@ class BulkRunner:
             with self._lock:
                 if self._stopping():  # interrupted or cancelled while waiting for the bucket
                     return
-                self._claim(todo)
+                claim = self._claim(todo)
+            self._claimed_durably(claim)  # the commit, outside the lock
+            with self._lock:
+                if self._stopping():  # stopped while the claim was written: nothing left
+                    return
                 self.in_flight.update(item.index for item in todo)
             retry: list[Pending] = []
             for item, outcome in zip(todo, self._attempt(todo), strict=True):

@@ -246,8 +246,11 @@ class Journal:
 
     def __init__(self, path: Path, meta: Mapping[str, str] | None = None) -> None:
         self.path = path
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the connection: one transaction at a time
+        #: outcomes not written yet, behind a lock of their own: recording one never waits
+        #: for a commit (the sender records under its own lock, and a commit takes milliseconds)
         self._outcomes: list[tuple[str, str, str, float, str]] = []
+        self._outcomes_lock = threading.Lock()
         _private_folder(path.parent)
         self._lock_file = _lock(path)
         try:
@@ -315,7 +318,7 @@ class Journal:
 
     def record(self, key: str, status: str, message_id: str = "", error: str = "") -> None:
         """Remember a row's outcome; written with the next claim or :meth:`flush`."""
-        with self._lock:
+        with self._outcomes_lock:
             self._outcomes.append((status, message_id, error, time.time(), key))
 
     def claim(self, keys: Iterable[str]) -> None:
@@ -359,12 +362,16 @@ class Journal:
         self.close()
 
     def _write_outcomes(self) -> None:
-        if self._outcomes:
+        """Write the outcomes recorded so far (in the caller's transaction).  Taken off the
+        list first: if the transaction fails they are lost, and their rows stay ``InFlight``,
+        which a rerun treats as in doubt — never as not sent."""
+        with self._outcomes_lock:
+            outcomes, self._outcomes = self._outcomes, []
+        if outcomes:
             self._db.executemany(
                 "UPDATE rows SET status=?, message_id=?, error=?, updated=? WHERE key=?",
-                self._outcomes,
+                outcomes,
             )
-            self._outcomes = []
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
