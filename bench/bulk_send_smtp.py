@@ -296,6 +296,9 @@ def goal(outcome: dict[int, dict[str, Result]]) -> None:
     shown = ", ".join(f"{rate}/s {value:.3f}" for rate, value in fractions.items())
     met = all(value >= GOAL for value in fractions.values())
     where = " and ".join(str(rate) for rate in GOAL_RATES)
+    if len(fractions) < len(GOAL_RATES):
+        met = False  # a rate of the goal was not measured
+        shown += "; not all measured"
     verdict = "met" if met else "NOT met"
     print(f"goal: amlses >= {GOAL} of the rate at {where}/s ({shown}): {verdict}")
 
