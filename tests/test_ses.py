@@ -236,6 +236,14 @@ class TestRetryConfig:
         client = client_cache.get(Connection(access_key=KEY_ID, secret_key=SECRET))
         assert client.meta.config.retries == {"total_max_attempts": 3, "mode": "standard"}
 
+    def test_a_client_keeps_a_connection_for_every_bulk_worker(
+        self, client_cache: ClientCache
+    ) -> None:
+        from amlses.mail.bulk_runner import _MAX_WORKERS
+
+        client = client_cache.get(Connection(access_key=KEY_ID, secret_key=SECRET))
+        assert client.meta.config.max_pool_connections == _MAX_WORKERS == 32
+
     @pytest.mark.parametrize(
         ("variable", "value", "expected"),
         [

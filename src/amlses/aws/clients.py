@@ -220,6 +220,13 @@ class _ConfigOptions(TypedDict, total=False):
     user_agent_extra: str
     retries: _Retries
     proxies: dict[str, str]
+    max_pool_connections: int
+
+
+#: connections a client keeps open for reuse: as many as a bulk send has workers, so that
+#: each worker's requests reuse one TLS connection (botocore keeps 10 by default, and each
+#: request of an 11th worker would open, and drop, a connection of its own)
+MAX_POOL_CONNECTIONS: Final = 32
 
 
 def client_config(
@@ -228,7 +235,10 @@ def client_config(
     """The botocore ``Config`` for user agent (4.6), retries (4.5) and proxy (4.7)."""
     from botocore.config import Config
 
-    options: _ConfigOptions = {"user_agent_extra": connection.user_agent_extra}
+    options: _ConfigOptions = {
+        "user_agent_extra": connection.user_agent_extra,
+        "max_pool_connections": MAX_POOL_CONNECTIONS,
+    }
     if connection.max_error_retry is not None:
         attempts = connection.max_error_retry + 1
         options["retries"] = {"total_max_attempts": attempts, "mode": "standard"}

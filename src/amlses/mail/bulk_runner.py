@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
+from ..aws.clients import MAX_POOL_CONNECTIONS
 from ..errors import AwsError
 from .bulk_smtp import SmtpRows, is_quota
 from .common import MAX_BULK_DESTINATIONS, MAX_RECIPIENTS, MailError, SendCancelled
@@ -64,10 +65,9 @@ _RETRYABLE_STATUSES: Final = frozenset({"AccountThrottled", "TransientFailure"})
 #: the per-destination status, and the code, of a used-up daily quota
 DAILY_QUOTA_STATUS: Final = "AccountDailyQuotaExceeded"
 # Worker threads for bulk sends: enough to keep the rate if a call takes 150 ms (SendEmail from
-# a client far from its region), at most 32.  Beyond botocore's pool of 10 connections the extra
-# threads open connections that are not kept (urllib3 discards them quietly): a small cost next
-# to 10 threads capping a 150 ms round trip at 66 messages a second.
-_MAX_WORKERS: Final = 32
+# a client far from its region), at most as many as a client keeps connections for
+# (aws.clients.MAX_POOL_CONNECTIONS), so every worker reuses a connection of its own.
+_MAX_WORKERS: Final = MAX_POOL_CONNECTIONS
 _ASSUMED_LATENCY: Final = 0.15
 #: how long an interrupted send waits for the requests in flight to be answered, in seconds
 INTERRUPT_GRACE: Final = 10.0
