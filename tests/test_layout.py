@@ -55,6 +55,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "amlses.api",
         "amlses.output",
         "amlses.progress",
+        "amlses.sendorder",
         "amlses.emulator",
         "amlses.localstart",
         "amlses.docs",

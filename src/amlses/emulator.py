@@ -24,6 +24,9 @@ moto has no SMTP interface, so an emulator also runs amlses's local SES SMTP end
 the emulator's dummy key) and serves what it received next to moto's API, on the extra path
 :data:`SMTP_OUTBOX_PATH` of the same HTTP server: one outbox, whichever interface a message
 came through, readable over HTTP like moto's own (a plain moto server answers 404 there).
+The order in which the emulator accepted messages, whatever their operation or interface, is
+served the same way (:data:`~amlses.sendorder.SEND_ORDER_PATH`), so that the outbox of an
+amlses emulator is in send order (see :mod:`amlses.sendorder`).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import AmlError, UsageError
 from .files import NotTextError, decode_text, printable, read_bounded
+from .sendorder import SEND_ORDER_PATH
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -57,12 +61,14 @@ __all__ = [
     "ACCESS_KEY_ID",
     "REGION",
     "SECRET_ACCESS_KEY",
+    "SEND_ORDER_PATH",
     "SMTP_OUTBOX_PATH",
     "LocalEmulator",
     "OutboxMessage",
     "is_loopback",
     "load_fixture",
     "read_outbox",
+    "read_send_order",
     "write_outbox",
 ]
 
@@ -133,7 +139,7 @@ class LocalEmulator:
             return self
         from threading import Thread
 
-        app = with_smtp_outbox(_moto_app(), lambda: self._smtp)
+        app = emulator_app(lambda: self._smtp)
         from werkzeug.serving import make_server  # flask's, so present once moto's app is
 
         quiet_werkzeug()
@@ -440,11 +446,13 @@ def write_outbox(
 def read_outbox(endpoint_url: str) -> list[OutboxMessage]:
     """The messages a moto server at ``endpoint_url`` accepted since its last reset.
 
-    Grouped by operation (SendEmail, SendRawEmail, SendTemplatedEmail, then
-    SendBulkTemplatedEmail), in acceptance order within each: moto's data.json lists each
-    model's instances in creation order but keeps no timestamp or sequence number that would
-    order messages across operations, and MessageIds are random.  Raises
-    :class:`~amlses.errors.AmlError` when the server cannot be asked.
+    From an amlses emulator, in the order they were accepted, SMTP messages included (its
+    :data:`~amlses.sendorder.SEND_ORDER_PATH`).  From a plain moto server, grouped by operation
+    (SendEmail, SendRawEmail, SendTemplatedEmail, then SendBulkTemplatedEmail), in acceptance
+    order within each: moto's data.json lists each model's instances in creation order but
+    keeps no timestamp or sequence number that would order messages across operations, and
+    MessageIds are random.  Raises :class:`~amlses.errors.AmlError` when the server cannot be
+    asked.
     """
     import urllib.request
 
@@ -473,28 +481,55 @@ def read_outbox(endpoint_url: str) -> list[OutboxMessage]:
             )
             data_text = destination.get("ReplacementTemplateData") or entry.template_data
             messages.append(_replace_data(entry, data_text))
-    return messages + _read_smtp_outbox(opener, endpoint_url)
+    messages += _read_smtp_outbox(opener, endpoint_url)
+    order = _read_send_order(opener, endpoint_url)
+    if order is None:
+        return messages
+    position = {message_id: at for at, message_id in enumerate(order)}
+    return sorted(messages, key=lambda m: position.get(m.message_id, len(position)))  # stable
+
+
+def read_send_order(endpoint_url: str) -> list[str] | None:
+    """The MessageIds an amlses emulator at ``endpoint_url`` accepted, in order; None from a
+    plain moto server, whose outbox :func:`read_outbox` can only group by operation."""
+    import urllib.request
+
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    return _read_send_order(opener, endpoint_url)
+
+
+def _read_send_order(opener: Any, endpoint_url: str) -> list[str] | None:
+    found = _read_json_list(opener, endpoint_url, SEND_ORDER_PATH, "send order")
+    return None if found is None else [str(message_id) for message_id in found]
+
+
+def _read_json_list(opener: Any, endpoint_url: str, path: str, what: str) -> list[Any] | None:
+    """The JSON list an amlses emulator serves at ``path``; None from a server that does not
+    serve it (404: a plain moto server)."""
+    import urllib.error
+
+    why = f"The {what} of the SES emulator at {endpoint_url} cannot be read"
+    try:
+        with opener.open(f"{endpoint_url}{path}", timeout=30) as response:
+            found = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        if exc.code == 404:
+            return None
+        raise AmlError(f"{why}: {exc}") from None
+    except (OSError, ValueError) as exc:
+        raise AmlError(f"{why}: {exc}") from exc
+    if not isinstance(found, list):
+        raise AmlError(f"{why}: it is not a JSON list.")
+    return found
 
 
 def _read_smtp_outbox(opener: Any, endpoint_url: str) -> list[OutboxMessage]:
     """The messages the emulator's SMTP endpoint received, from :data:`SMTP_OUTBOX_PATH`;
     none from a server that does not serve it (404: a plain moto server)."""
     import base64
-    import urllib.error
 
-    why = f"The SMTP outbox of the SES emulator at {endpoint_url} cannot be read"
-    try:
-        with opener.open(f"{endpoint_url}{SMTP_OUTBOX_PATH}", timeout=30) as response:
-            records = json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        exc.close()
-        if exc.code == 404:
-            return []
-        raise AmlError(f"{why}: {exc}") from None
-    except (OSError, ValueError) as exc:
-        raise AmlError(f"{why}: {exc}") from exc
-    if not isinstance(records, list):
-        raise AmlError(f"{why}: it is not a JSON list.")
+    records = _read_json_list(opener, endpoint_url, SMTP_OUTBOX_PATH, "SMTP outbox") or []
     return [
         _mime_message(
             base64.b64decode(str(r.get("Raw", "")))
@@ -526,6 +561,14 @@ def smtp_outbox_json(server: LocalSmtpServer | None) -> bytes:
         for m in messages
     ]
     return json.dumps(records).encode("utf-8")
+
+
+def emulator_app(server: Callable[[], LocalSmtpServer | None]) -> Any:
+    """moto's WSGI application as amlses's emulators serve it: with the SMTP outbox of
+    ``server()`` and the send order of every message on their extra paths."""
+    from .sendorder import SendOrder, with_send_order
+
+    return with_send_order(with_smtp_outbox(_moto_app(), server), SendOrder(server))
 
 
 def with_smtp_outbox(app: Any, server: Callable[[], LocalSmtpServer | None]) -> Any:

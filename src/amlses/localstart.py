@@ -32,8 +32,10 @@ its task may use SMTP, or by :meth:`LazyEmulator.smtp_target` at the first SMTP 
 only after moto serves, so a run without SMTP pays nothing for it and one with SMTP does not
 delay moto.  The child answers with one JSON line, where the listeners and the CA file are; its
 messages are served on moto's HTTP port (:data:`~amlses.emulator.SMTP_OUTBOX_PATH`), so the
-outbox is read in one place.  The certificate lives in a private temporary folder the *parent*
-makes (the child's ``TMPDIR``) and removes, since the child is killed, not asked, to stop.
+outbox is read in one place, and so is the order of every message the child accepted
+(:data:`~amlses.sendorder.SEND_ORDER_PATH`, noted by :func:`~amlses.emulator.emulator_app`).
+The certificate lives in a private temporary folder the *parent* makes (the child's
+``TMPDIR``) and removes, since the child is killed, not asked, to stop.
 """
 
 from __future__ import annotations
@@ -367,11 +369,11 @@ def serve_child(config: Mapping[str, Any]) -> None:
         from werkzeug.serving import make_server
         from werkzeug.test import Client
 
-        from .emulator import _moto_app, quiet_werkzeug, with_smtp_outbox
+        from .emulator import emulator_app, quiet_werkzeug
     except ImportError as exc:
         _fail(f"{type(exc).__name__}: {exc}")
     try:
-        app = with_smtp_outbox(_moto_app(), lambda: smtp[0] if smtp else None)
+        app = emulator_app(lambda: smtp[0] if smtp else None)
     except UsageError as exc:
         _fail(exc.message)
     quiet_werkzeug()
