@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -298,8 +299,7 @@ class TestOutboxView:
         assert code == 0, err
         ids = [m.message_id for m in local.outbox()]
         assert out.splitlines() == [
-            f"3 message(s) accepted by the SES emulator at {local.endpoint_url} "
-            "(grouped by operation, in acceptance order within each)",
+            f"3 message(s) accepted by the SES emulator at {local.endpoint_url} (in send order)",
             "",
             f"[1] SendEmail  {ids[0]}",
             "    From:        alice@example.com",
@@ -344,3 +344,19 @@ class TestOutboxView:
         assert code == 1 and out == ""
         assert err.startswith(f"amlses: The outbox of the SES emulator at http://127.0.0.1:{port}")
         assert err.count("\n") == 1
+
+
+def test_a_plain_moto_server_s_outbox_says_it_is_grouped(endpoint: str, ses_client: Any) -> None:
+    """Only an amlses emulator knows the send order; any other moto server is grouped."""
+    ses_client.verify_email_identity(EmailAddress="alice@example.com")
+    ses_client.send_email(
+        Source="alice@example.com",
+        Destination={"ToAddresses": ["bob@example.com"]},
+        Message={"Subject": {"Data": "Hi"}, "Body": {"Text": {"Data": "x"}}},
+    )
+    code, out, err = invoke("outbox", "--url", endpoint)
+    assert code == 0, err
+    assert out.splitlines()[0] == (
+        f"1 message(s) accepted by the SES emulator at {endpoint} "
+        "(grouped by operation, in acceptance order within each)"
+    )

@@ -257,13 +257,16 @@ def _announce(url: str, fixture: str | None, seeded: int, smtp: list[str]) -> No
 def outbox(url: str, as_json: bool) -> None:
     """The messages the emulator at URL accepted, with bodies and attachment names.
 
-    moto keeps no order across operations: messages are grouped by operation (SendEmail,
-    SendRawEmail, SendTemplatedEmail, SendBulkTemplatedEmail, then SMTP: what the SMTP
-    endpoint received), in acceptance order within each.  Templated messages show their
-    template and data: moto does not render them.
+    An amlses emulator lists them in send order (API and SMTP alike); any other moto server
+    keeps no order across operations, so its messages are grouped by operation (SendEmail,
+    SendRawEmail, SendTemplatedEmail, SendBulkTemplatedEmail), in acceptance order within
+    each.  Templated messages show their template and data: moto does not render them.
     """
+    from ..emulator import read_send_order
+
     try:
         messages = _read(url)
+        ordered = read_send_order(url.rstrip("/")) is not None
     except Exception as error:  # noqa: BLE001 (never a traceback: one paragraph instead)
         _fail(error)
     if as_json:
@@ -271,7 +274,7 @@ def outbox(url: str, as_json: bool) -> None:
 
         click.echo(json.dumps([m.to_dict() for m in messages], indent=2, ensure_ascii=False))
         return
-    click.echo("\n".join(render_outbox(messages, url.rstrip("/"))))
+    click.echo("\n".join(render_outbox(messages, url.rstrip("/"), ordered=ordered)))
 
 
 def _read(url: str) -> list[OutboxMessage]:
@@ -294,15 +297,18 @@ def _read(url: str) -> list[OutboxMessage]:
     return read_outbox(url.rstrip("/"))
 
 
-def render_outbox(messages: list[OutboxMessage], url: str) -> list[str]:
+def render_outbox(messages: list[OutboxMessage], url: str, *, ordered: bool) -> list[str]:
     """The human view of an outbox, one block per message; every value made printable, so a
-    message cannot drive the terminal."""
+    message cannot drive the terminal.  ``ordered``: the messages are in send order (an
+    amlses emulator), else grouped by operation (any other moto server)."""
     if not messages:
         return [f"no message accepted by the SES emulator at {printable(url)}"]
-    lines = [
-        f"{len(messages)} message(s) accepted by the SES emulator at {printable(url)}"
-        " (grouped by operation, in acceptance order within each)",
-    ]
+    order = (
+        " (in send order)"
+        if ordered
+        else (" (grouped by operation, in acceptance order within each)")
+    )
+    lines = [f"{len(messages)} message(s) accepted by the SES emulator at {printable(url)}{order}"]
     for number, message in enumerate(messages, 1):
         lines += ["", f"[{number}] {message.kind}  {printable(message.message_id)}"]
         fields = [
