@@ -41,7 +41,6 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
 from pathlib import Path
@@ -119,24 +118,8 @@ def stop_server(server: Server) -> dict[str, Any]:
 # The ways of sending
 
 
-class Result(NamedTuple):
-    sent: int
-    seconds: float
-    cpu: float  # process CPU seconds, every thread
-
-    @property
-    def achieved(self) -> float:
-        return self.sent / self.seconds
-
-    @property
-    def cpu_per_send(self) -> float:
-        return self.cpu / max(self.sent, 1)
-
-
-def timed(action: Callable[[], int]) -> Result:
-    cpu, wall = time.process_time(), time.perf_counter()
-    sent = action()
-    return Result(sent, time.perf_counter() - wall, time.process_time() - cpu)
+# the result of one way of sending, and its timing: the same as bulk_send.py's
+from bulk_send import Result, timed  # noqa: E402 (bench/ is this script's folder)
 
 
 def amlses_workers(rate: float) -> int:

@@ -228,19 +228,9 @@ class LazyEmulator:
             return self
         if self._process is None:
             raise UsageError("The local SES emulator has not been started.")
-        try:
-            line = self._lines.get(timeout=timeout)
-        except queue.Empty:
-            raise AmlError(
-                f"The local SES emulator did not start within {timeout:.0f} s."
-            ) from None
-        self._lines.put(line)  # a second wait() (or one after a failure) sees it too
-        try:
-            message = json.loads(line) if line else {}
-        except ValueError:
-            message = {}
-        if not isinstance(message, dict) or "port" not in message:
-            why = message.get("error") if isinstance(message, dict) else None
+        message = _report(self._lines, timeout, "The local SES emulator")
+        if "port" not in message:
+            why = message.get("error")
             raise AmlError(f"The local SES emulator could not start: {why or self._last_error()}")
         self._port, self._ready = int(message["port"]), True
         return self
@@ -286,20 +276,10 @@ class LazyEmulator:
 
         self.wait(timeout)
         self.request_smtp()
-        try:
-            line = self._smtp_lines.get(timeout=timeout)
-        except queue.Empty:
-            raise AmlError(
-                f"The local SES SMTP endpoint did not start within {timeout:.0f} s."
-            ) from None
-        self._smtp_lines.put(line)  # a second call (or one after a failure) sees it too
-        try:
-            message = json.loads(line) if line else {}
-        except ValueError:
-            message = {}
-        found = message.get("smtp") if isinstance(message, dict) else None
+        message = _report(self._smtp_lines, timeout, "The local SES SMTP endpoint")
+        found = message.get("smtp")
         if not isinstance(found, dict):
-            why = message.get("smtp_error") if isinstance(message, dict) else None
+            why = message.get("smtp_error")
             raise AmlError(
                 f"The local SES SMTP endpoint could not start: {why or self._last_error()}"
             )
@@ -479,3 +459,18 @@ def _start_smtp(smtp: list[LocalSmtpServer], credentials: Mapping[str, Any]) -> 
 def _fail(message: str) -> NoReturn:
     _say({"error": message})
     os._exit(3)
+
+
+def _report(lines: queue.Queue[str], timeout: float, what: str) -> dict[str, Any]:
+    """The child's JSON report line for ``what`` ({} for one that is not JSON), kept in the
+    queue so that asking again (or after a failure) sees it too."""
+    try:
+        line = lines.get(timeout=timeout)
+    except queue.Empty:
+        raise AmlError(f"{what} did not start within {timeout:.0f} s.") from None
+    lines.put(line)
+    try:
+        message = json.loads(line) if line else {}
+    except ValueError:
+        return {}
+    return message if isinstance(message, dict) else {}
