@@ -306,9 +306,8 @@ class Context:
         An unmapped Windows path fails the step (a :class:`StepError`, so ``AM_ONERROR``
         applies) rather than naming a file ``C:\\Temp\\x.log`` in the current folder.
         """
-        task = self._runner.task if self._runner is not None else self.task
         try:
-            return resolve_task_path(path, task.source.name, self.options.path_map)
+            return resolve_task_path(path, self._running_task.source.name, self.options.path_map)
         except UnmappedPathError as exc:
             raise StepError(exc.message) from None
 
@@ -316,8 +315,12 @@ class Context:
         """The task file that is running (a subtask's own), as one spelling: absolute, links
         resolved, case folded where the file system ignores case — so the journal knows a
         task however it was named on the command line."""
-        task = self._runner.task if self._runner is not None else self.task
-        return os.path.normcase(os.path.realpath(task.source.name))
+        return os.path.normcase(os.path.realpath(self._running_task.source.name))
+
+    @property
+    def _running_task(self) -> Task:
+        """The task file whose steps run now: a subtask's while it runs, else the root task."""
+        return self._runner.task if self._runner is not None else self.task
 
     def store_error(self, step: Step, error: AmlError, task: Task) -> None:
         """Fill the ``AMError`` dataset (one row) for a failed step, secrets masked."""
