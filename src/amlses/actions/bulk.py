@@ -275,8 +275,14 @@ def _journal(
                 "to": destination,
             }
         )
-    meta = {"key": key, "task": task, "step": step_name, "campaign": campaign}
-    return _JournalPlan(folder, key, {**meta, "destination": destination}, bool(campaign))
+    meta = {
+        "key": key,
+        "task": task,
+        "step": step_name,
+        "campaign": campaign,
+        "destination": destination,
+    }
+    return _JournalPlan(folder, key, meta, bool(campaign))
 
 
 def _destination(session: SesSession) -> str:

@@ -19,8 +19,8 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, TypedDict, cast
@@ -278,7 +278,7 @@ def send_bulk_email(
         allow_duplicates,
     )
     warnings: list[str] = []
-    with Journal(Path(journal), journal_meta) if journal is not None else _no_journal() as book:
+    with Journal(Path(journal), journal_meta) if journal is not None else nullcontext() as book:
         if book is not None:
             pending = _resume(book, pending, results, resend_unknown, on_notice)
         if smtp is not None and max_send_rate is None:
@@ -328,11 +328,6 @@ def send_bulk_email(
             "not sent and can be sent again once the quota allows."
         )
     return report
-
-
-@contextmanager
-def _no_journal() -> Iterator[None]:
-    yield None
 
 
 def _plan(
